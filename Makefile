@@ -1,0 +1,43 @@
+# The project's entry points. `make test` is what CI runs (.ci/run) and what a
+# newcomer runs: it installs the test bed first (hack/testbed.sh), then runs every
+# test, the root-only integration tests included.
+
+SHELL := /bin/bash
+# A fresh Debian machine of this workplace has Go at /usr/local/go without it on PATH.
+export PATH := $(PATH):/usr/local/go/bin
+
+MODULE  := github.com/polynet-cni/polynet
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.0.0-dev)
+COMMIT  ?= $(shell git rev-parse --verify -q HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -s -w -X $(MODULE)/internal/buildinfo.Version=$(VERSION) -X $(MODULE)/internal/buildinfo.Commit=$(COMMIT)
+BINARIES := multus multus-shim multus-daemon
+
+GO_TEST_FLAGS ?= -count=1 -timeout 60m
+
+.PHONY: all build testbed test lint clean
+
+all: build
+
+## build: static binaries into bin/
+build:
+	@mkdir -p bin
+	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/ $(addprefix ./cmd/,$(BINARIES))
+
+## testbed: install the test bed (Debian packages, reference CNI plugins, etcd, kube-apiserver)
+testbed:
+	hack/testbed.sh test
+
+## test: every test, including the integration tests that need root
+test: testbed
+	go test $(GO_TEST_FLAGS) ./...
+
+## lint: gofmt, go vet and staticcheck
+lint:
+	hack/testbed.sh lint
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	go vet ./...
+	$$(. hack/versions.env; echo $${POLYNET_CACHE:-$${XDG_CACHE_HOME:-$$HOME/.cache}/polynet}/staticcheck-$$STATICCHECK_VERSION/staticcheck) ./...
+
+clean:
+	rm -rf bin

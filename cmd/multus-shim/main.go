@@ -1,0 +1,18 @@
+// Command multus-shim is the CNI plugin of thick mode: it forwards each request the
+// container runtime makes to the node daemon over a unix socket.
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/polynet-cni/polynet/internal/plugin"
+)
+
+func main() {
+	if plugin.PrintVersionFlag(os.Args, "multus-shim", os.Stdout) {
+		return
+	}
+	os.Exit(plugin.Run(context.Background(), plugin.OS(), "multus-shim: forwards CNI requests to multus-daemon",
+		plugin.NotImplemented{Binary: "multus-shim"}))
+}

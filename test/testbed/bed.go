@@ -1,0 +1,142 @@
+// Package testbed gives the project's tests the real components they meet in
+// production: a kube-apiserver and etcd on loopback, network namespaces for pods, the
+// reference CNI plugins, our own binaries, a recording delegate plugin, a way to invoke
+// a CNI plugin exactly as a container runtime does, and leak checks.
+//
+// hack/testbed.sh installs the external parts into a cache folder keyed by the
+// versions in hack/versions.env; this package reads the same file to find them.
+// Integration tests need root; Main runs each test binary as its own "node", a private
+// network namespace, so bridges, routes and firewall rules never touch the host.
+package testbed
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// Bed locates the installed test bed.
+type Bed struct {
+	// Root is the module root of this repository.
+	Root string
+	// Cache is the folder hack/testbed.sh installs into.
+	Cache string
+	// Versions are the pinned versions from hack/versions.env.
+	Versions map[string]string
+}
+
+var (
+	bedOnce sync.Once
+	bed     Bed
+	bedErr  error
+)
+
+// Load finds the module root and the cache folder. It does not check that anything
+// is installed: see Require.
+func Load() (Bed, error) {
+	bedOnce.Do(func() { bed, bedErr = load() })
+	return bed, bedErr
+}
+
+func load() (Bed, error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return Bed{}, err
+	}
+	versions, err := readEnvFile(filepath.Join(root, "hack", "versions.env"))
+	if err != nil {
+		return Bed{}, err
+	}
+	cache := os.Getenv("POLYNET_CACHE")
+	if cache == "" {
+		base := os.Getenv("XDG_CACHE_HOME")
+		if base == "" {
+			home, err := os.UserHomeDir()
+			if err != nil {
+				return Bed{}, fmt.Errorf("finding the cache folder: %w", err)
+			}
+			base = filepath.Join(home, ".cache")
+		}
+		cache = filepath.Join(base, "polynet")
+	}
+	return Bed{Root: root, Cache: cache, Versions: versions}, nil
+}
+
+// CNIPluginDir is the folder of the reference CNI plugins.
+func (b Bed) CNIPluginDir() string {
+	return filepath.Join(b.Cache, "cni-plugins-"+b.Versions["CNI_PLUGINS_VERSION"])
+}
+
+// KubeAPIServer is the path of the kube-apiserver binary.
+func (b Bed) KubeAPIServer() string {
+	return filepath.Join(b.Cache, "kube-apiserver-"+b.Versions["KUBERNETES_VERSION"], "kube-apiserver")
+}
+
+// Etcd is the path of the etcd binary.
+func (b Bed) Etcd() string {
+	return filepath.Join(b.Cache, "etcd-"+b.Versions["ETCD_VERSION"], "etcd")
+}
+
+// Require skips the test when it cannot run here (not root) and fails it when the
+// test bed is missing, naming the command that installs it. A missing bed is a
+// failure, not a skip, so that a broken setup can never pass silently.
+func Require(tb testing.TB) Bed {
+	tb.Helper()
+	if os.Geteuid() != 0 {
+		tb.Skip("needs root: network namespaces, links and the control plane run as root (make test)")
+	}
+	b, err := Load()
+	if err != nil {
+		tb.Fatalf("test bed: %v", err)
+	}
+	for _, p := range []string{b.KubeAPIServer(), b.Etcd(), filepath.Join(b.CNIPluginDir(), "bridge")} {
+		if _, err := os.Stat(p); err != nil {
+			tb.Fatalf("test bed not installed (%v): run `make testbed` or `hack/testbed.sh`", err)
+		}
+	}
+	return b
+}
+
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "hack", "versions.env")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no hack/versions.env above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// readEnvFile reads KEY=VALUE lines, skipping blanks and # comments.
+func readEnvFile(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			return nil, fmt.Errorf("%s: line %q is not KEY=VALUE", path, line)
+		}
+		out[k] = v
+	}
+	return out, sc.Err()
+}

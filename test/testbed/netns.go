@@ -1,0 +1,113 @@
+package testbed
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"github.com/containernetworking/plugins/pkg/ns"
+)
+
+// netnsDir is where `ip netns` keeps named namespaces.
+const netnsDir = "/var/run/netns"
+
+// netnsPrefix starts the name of every namespace the tests create; the creator's PID
+// follows, so a later run can tell a namespace left by a killed run from one that a
+// concurrent run still uses.
+const netnsPrefix = "polynet-"
+
+var netnsSeq atomic.Int64
+
+// NetNS is a named network namespace made for one pod.
+type NetNS struct {
+	Name string
+	// Path is what the runtime passes as CNI_NETNS.
+	Path string
+}
+
+// NewNetNS creates a named network namespace with `ip netns add`, as a container
+// runtime's sandbox, and deletes it when the test ends, even if the test fails.
+func NewNetNS(tb testing.TB) *NetNS {
+	tb.Helper()
+	n, err := CreateNetNS()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := n.Delete(); err != nil {
+			tb.Errorf("deleting netns: %v", err)
+		}
+	})
+	return n
+}
+
+// CreateNetNS creates a named network namespace; the caller deletes it.
+func CreateNetNS() (*NetNS, error) {
+	name := fmt.Sprintf("%s%d-%d", netnsPrefix, os.Getpid(), netnsSeq.Add(1))
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("ip netns add %s: %v: %s", name, err, out)
+	}
+	return &NetNS{Name: name, Path: filepath.Join(netnsDir, name)}, nil
+}
+
+// Delete removes the namespace; a namespace already gone is not an error.
+func (n *NetNS) Delete() error {
+	if _, err := os.Stat(n.Path); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if out, err := exec.Command("ip", "netns", "del", n.Name).CombinedOutput(); err != nil {
+		return fmt.Errorf("ip netns del %s: %v: %s", n.Name, err, out)
+	}
+	return nil
+}
+
+// Do runs f with the calling goroutine's thread inside the namespace, through the
+// plugins' ns package, which locks the thread and restores it afterwards.
+func (n *NetNS) Do(f func() error) error {
+	target, err := ns.GetNS(n.Path)
+	if err != nil {
+		return fmt.Errorf("opening netns %s: %w", n.Name, err)
+	}
+	defer target.Close()
+	return target.Do(func(ns.NetNS) error { return f() })
+}
+
+// listOurNetNS returns the names of namespaces made by tests of this project.
+func listOurNetNS() []string {
+	entries, err := os.ReadDir(netnsDir)
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), netnsPrefix) {
+			names = append(names, e.Name())
+		}
+	}
+	return names
+}
+
+// SweepStaleNetNS deletes namespaces whose creating process is gone: what a test run
+// that was killed before its cleanups could run left behind.
+func SweepStaleNetNS() {
+	for _, name := range listOurNetNS() {
+		pidText, _, _ := strings.Cut(strings.TrimPrefix(name, netnsPrefix), "-")
+		pid, err := strconv.Atoi(pidText)
+		if err != nil || processAlive(pid) {
+			continue
+		}
+		_ = (&NetNS{Name: name, Path: filepath.Join(netnsDir, name)}).Delete()
+	}
+}
+
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
