@@ -84,9 +84,11 @@ func TestRunErrors(t *testing.T) {
 			wantMsg:  `unknown CNI_COMMAND "FROB"`,
 		},
 		{
-			name:     "plain error is internal",
-			command:  CommandAdd,
-			handler:  handlerFunc(func(context.Context, string, []byte, func(string) string) ([]byte, error) { return nil, errors.New("boom") }),
+			name:    "plain error is internal",
+			command: CommandAdd,
+			handler: handlerFunc(func(context.Context, string, []byte, func(string) string) ([]byte, error) {
+				return nil, errors.New("boom")
+			}),
 			wantCode: types.ErrInternal,
 			wantMsg:  "boom",
 		},
