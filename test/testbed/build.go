@@ -70,7 +70,7 @@ func buildBinary(name string) (string, error) {
 		return "", err
 	}
 	if builtDir == "" {
-		if builtDir, err = os.MkdirTemp("", "polynet-bin-"); err != nil {
+		if builtDir, err = makeTempDir("bin"); err != nil {
 			return "", err
 		}
 	}

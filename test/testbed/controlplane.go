@@ -66,7 +66,7 @@ func SharedControlPlane(tb testing.TB) *ControlPlane {
 	if shared != nil {
 		return shared
 	}
-	dir, err := os.MkdirTemp("", "polynet-controlplane-")
+	dir, err := makeTempDir("controlplane")
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -6,10 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 
 	"github.com/containernetworking/plugins/pkg/ns"
@@ -92,22 +90,4 @@ func listOurNetNS() []string {
 		}
 	}
 	return names
-}
-
-// SweepStaleNetNS deletes namespaces whose creating process is gone: what a test run
-// that was killed before its cleanups could run left behind.
-func SweepStaleNetNS() {
-	for _, name := range listOurNetNS() {
-		pidText, _, _ := strings.Cut(strings.TrimPrefix(name, netnsPrefix), "-")
-		pid, err := strconv.Atoi(pidText)
-		if err != nil || processAlive(pid) {
-			continue
-		}
-		_ = (&NetNS{Name: name, Path: filepath.Join(netnsDir, name)}).Delete()
-	}
-}
-
-func processAlive(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
 }

@@ -21,8 +21,8 @@ const nodeEnv = "POLYNET_TEST_NODE"
 // plane listens on that namespace's loopback, and bridges, host-side veths, routes,
 // sysctls and firewall rules made by delegates stay in it and vanish with it, so the
 // host is never touched and concurrent test packages never see each other's ports.
-// It also deletes pod namespaces that an earlier, killed run left behind, and removes
-// the binaries it built once the tests are done.
+// Before the tests it removes what an earlier, killed run left behind (SweepStale);
+// after them it stops the shared control plane and removes the binaries it built.
 //
 // Not as root, it runs the tests as they are; each integration test then skips
 // itself through Require.
@@ -46,7 +46,7 @@ func runMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "testbed: node namespace: %v\n", err)
 		return 1
 	}
-	SweepStaleNetNS()
+	SweepStale()
 	defer teardown()
 	return m.Run()
 }

@@ -66,21 +66,23 @@ func NewRuntime(binDirs []string, cacheDir string) *Runtime {
 	return &Runtime{CNI: libcni.NewCNIConfigWithCacheDir(binDirs, cacheDir, nil)}
 }
 
-// ConfList parses a conflist, or a single conf which it wraps in a list, as
-// runtimes accept both from their configuration folder.
+// ConfList parses a conflist, or a single conf which it wraps in a one-plugin list,
+// as runtimes accept both from their configuration folder.
 func ConfList(conf []byte) (*libcni.NetworkConfigList, error) {
 	var probe map[string]json.RawMessage
 	if err := json.Unmarshal(conf, &probe); err != nil {
 		return nil, fmt.Errorf("network configuration: %w", err)
 	}
-	if _, ok := probe["plugins"]; ok {
-		return libcni.NetworkConfFromBytes(conf)
+	if _, ok := probe["plugins"]; !ok {
+		wrapped, err := json.Marshal(map[string]json.RawMessage{
+			"name": probe["name"], "cniVersion": probe["cniVersion"], "plugins": json.RawMessage("[" + string(conf) + "]"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		conf = wrapped
 	}
-	single, err := libcni.ConfFromBytes(conf)
-	if err != nil {
-		return nil, err
-	}
-	return libcni.ConfListFromConf(single)
+	return libcni.NetworkConfFromBytes(conf)
 }
 
 func (r *Runtime) runtimeConf(s Sandbox) *libcni.RuntimeConf {

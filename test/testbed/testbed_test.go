@@ -22,7 +22,8 @@ func TestMainRunsTestsInANodeNamespace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	host, err := os.Readlink("/proc/1/ns/net")
+	// The parent is the launcher that Main left in the host namespace.
+	host, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", os.Getppid()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,8 +88,9 @@ func TestLeakCheckSeesEveryKindOfLeak(t *testing.T) {
 	}
 }
 
-// TestSweepStaleNetNS deletes a namespace whose creator is gone, and keeps ours.
-func TestSweepStaleNetNS(t *testing.T) {
+// TestSweepStale deletes a namespace and a folder whose creator is gone, and keeps
+// ours.
+func TestSweepStale(t *testing.T) {
 	Require(t)
 	gone := exec.Command("true")
 	if err := gone.Run(); err != nil {
@@ -101,8 +103,24 @@ func TestSweepStaleNetNS(t *testing.T) {
 	}
 	defer stale.Delete()
 	live := NewNetNS(t)
+	staleDir := filepath.Join(os.TempDir(), fmt.Sprintf("%scontrolplane-%d-123", tempDirPrefix, gone.Process.Pid))
+	if err := os.MkdirAll(filepath.Join(staleDir, "etcd"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(staleDir)
+	liveDir, err := makeTempDir("probe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(liveDir)
 
-	SweepStaleNetNS()
+	SweepStale()
+	if _, err := os.Stat(staleDir); !os.IsNotExist(err) {
+		t.Errorf("stale folder %s survived the sweep (%v)", staleDir, err)
+	}
+	if _, err := os.Stat(liveDir); err != nil {
+		t.Errorf("live folder %s was swept: %v", liveDir, err)
+	}
 	names := listOurNetNS()
 	if slices.Contains(names, stale.Name) {
 		t.Errorf("stale namespace %s survived the sweep", stale.Name)
