@@ -5,14 +5,17 @@ package main
 import (
 	"context"
 	"os"
+	"runtime"
 
 	"github.com/polynet-cni/polynet/internal/plugin"
+	"github.com/polynet-cni/polynet/internal/thin"
 )
 
 func main() {
+	// Delegates and namespace work must stay on one OS thread (plugins' ns README).
+	runtime.LockOSThread()
 	if plugin.PrintVersionFlag(os.Args, "multus", os.Stdout) {
 		return
 	}
-	os.Exit(plugin.Run(context.Background(), plugin.OS(), "multus: thin CNI meta-plugin",
-		plugin.NotImplemented{Binary: "multus"}))
+	os.Exit(plugin.Run(context.Background(), plugin.OS(), "multus: thin CNI meta-plugin", thin.Handler{}))
 }

@@ -19,6 +19,8 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/cni/pkg/version"
+
+	"github.com/polynet-cni/polynet/internal/cnicode"
 )
 
 // SupportedVersions are the CNI spec versions every binary of this project speaks.
@@ -106,9 +108,10 @@ func writeVersion(w io.Writer, stdin []byte) error {
 	return json.NewEncoder(w).Encode(out)
 }
 
-// AsCNIError returns err as a CNI error: a *types.Error anywhere in its chain keeps
-// its code and gains the wrapping context in its message; anything else is
-// internal (999).
+// AsCNIError returns err as a CNI error. A delegate's *types.Error anywhere in the
+// chain keeps its code, so the runtime sees what the delegate said (R-7.2a); else
+// an error that reports a code of ours (cnicode.Coder) gets it; anything else is
+// internal (999). The message is always the whole chain's, with its context.
 func AsCNIError(err error) *types.Error {
 	var cniErr *types.Error
 	if errors.As(err, &cniErr) {
@@ -116,6 +119,10 @@ func AsCNIError(err error) *types.Error {
 			return cniErr
 		}
 		return types.NewError(cniErr.Code, err.Error(), cniErr.Details)
+	}
+	var coder cnicode.Coder
+	if errors.As(err, &coder) {
+		return types.NewError(coder.CNICode(), err.Error(), "")
 	}
 	return types.NewError(types.ErrInternal, err.Error(), "")
 }

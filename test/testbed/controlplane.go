@@ -171,6 +171,10 @@ func (cp *ControlPlane) startAPIServer(b Bed, etcdURL string) error {
 			return err
 		}
 	}
+	auditPolicy := filepath.Join(cp.Dir, "audit-policy.yaml")
+	if err := os.WriteFile(auditPolicy, []byte(auditPolicyYAML), 0o600); err != nil {
+		return err
+	}
 	saKey, saPub := filepath.Join(cp.Dir, "sa.key"), filepath.Join(cp.Dir, "sa.pub")
 	if err := serviceAccountKey(saKey, saPub); err != nil {
 		return err
@@ -197,6 +201,9 @@ func (cp *ControlPlane) startAPIServer(b Bed, etcdURL string) error {
 		"--disable-admission-plugins=ServiceAccount",
 		"--allow-privileged=true",
 		"--profiling=false",
+		// Every request is audited, so tests can prove what an identity did.
+		"--audit-policy-file=" + auditPolicy,
+		"--audit-log-path=" + filepath.Join(cp.Dir, "audit.log"),
 		"--enable-priority-and-fairness=false",
 	}
 	cp.APIServer, err = StartProcess("kube-apiserver", b.KubeAPIServer(), args, os.Environ(), filepath.Join(cp.Dir, "kube-apiserver.log"))

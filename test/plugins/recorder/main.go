@@ -3,7 +3,8 @@
 // answers as the conf scripts it: a CNI error for a command listed in `errors`, else
 // the `result` given (converted to the conf's cniVersion), else the prevResult it was
 // chained after, else a result with one interface named CNI_IFNAME in CNI_NETNS and
-// the address `ip`. It creates nothing, so it proves what a delegate was given
+// the address `ip`. With `errorsWhile`, the scripted errors apply only while that
+// file exists. It creates nothing, so it proves what a delegate was given
 // without needing a real network.
 package main
 
@@ -28,6 +29,9 @@ type conf struct {
 	RecordDir string                 `json:"recordDir"`
 	Result    json.RawMessage        `json:"result,omitempty"`
 	Errors    map[string]types.Error `json:"errors,omitempty"`
+	// ErrorsWhile, when set, makes Errors apply only while that file exists, so a
+	// test can make a delegate fail, then recover, with the same config bytes.
+	ErrorsWhile string `json:"errorsWhile,omitempty"`
 	IP        string                 `json:"ip,omitempty"`
 }
 
@@ -59,7 +63,7 @@ func handle(command string, args *skel.CmdArgs) error {
 	if err := recording.Write(c.RecordDir, rec); err != nil {
 		return types.NewError(types.ErrIOFailure, "recorder: writing record", err.Error())
 	}
-	if e, ok := c.Errors[command]; ok {
+	if e, ok := c.Errors[command]; ok && c.scriptedErrorsActive() {
 		return &e
 	}
 	if command != "ADD" {
@@ -101,4 +105,12 @@ func addResult(c conf, args *skel.CmdArgs) (types.Result, error) {
 		Interfaces: []*current.Interface{{Name: args.IfName, Mac: mac.String(), Sandbox: args.Netns}},
 		IPs:        []*current.IPConfig{{Interface: &idx, Address: *addr}},
 	}, nil
+}
+
+func (c conf) scriptedErrorsActive() bool {
+	if c.ErrorsWhile == "" {
+		return true
+	}
+	_, err := os.Stat(c.ErrorsWhile)
+	return err == nil
 }

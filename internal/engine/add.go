@@ -1,0 +1,165 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+
+	"github.com/containernetworking/cni/pkg/types"
+	current "github.com/containernetworking/cni/pkg/types/100"
+
+	"github.com/polynet-cni/polynet/internal/attach"
+	"github.com/polynet-cni/polynet/internal/config"
+	"github.com/polynet-cni/polynet/internal/kubeobj"
+	"github.com/polynet-cni/polynet/internal/netstatus"
+	"github.com/polynet-cni/polynet/internal/request"
+	"github.com/polynet-cni/polynet/internal/store"
+)
+
+// Add attaches every network of the pod, the cluster network first, and returns
+// the cluster network's result in the configuration's cniVersion.
+func (e *Engine) Add(ctx context.Context, req *request.Request, conf *config.PluginConf) (types.Result, error) {
+	log := e.Log.With("command", "ADD", "containerID", req.ContainerID, "pod", req.Pod.String())
+	if err := waitReady(ctx, conf); err != nil {
+		return nil, err
+	}
+	pod, err := e.lookupPod(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if e.Kube != nil && req.HasPod() && pod == nil {
+		// Upstream's behaviour since v4.2.0: the pod was deleted before its sandbox
+		// came up, so nothing is attached and no address is spent on it.
+		log.Info("pod not found in the API; returning an empty result and attaching nothing")
+		return emptyResult(req, conf.CNIVersion)
+	}
+	in, err := e.input(ctx, log, req, conf, pod)
+	if err != nil {
+		return nil, err
+	}
+	planned, err := attach.Resolve(ctx, in)
+	if err != nil {
+		e.resolveFailed(ctx, log, pod, err)
+		return nil, fmt.Errorf("pod %s: %w", req.Pod, err)
+	}
+	sb := store.Sandbox{ContainerID: req.ContainerID, NetNS: req.NetNS}
+	rec := &store.Record{
+		ContainerID: req.ContainerID, NetNS: req.NetNS, Pod: req.Pod,
+		CNIVersion: conf.CNIVersion, Created: e.now().UTC(),
+	}
+	for _, p := range planned {
+		rec.Attachments = append(rec.Attachments, p.Attachment)
+	}
+	if pod != nil {
+		rec.Pod.UID = pod.UID
+	}
+	if err := e.Store.Save(rec); err != nil {
+		return nil, fmt.Errorf("pod %s: recording attachments before running delegates: %w", req.Pod, err)
+	}
+	results, err := e.attachAll(ctx, log, sb, req, pod, planned)
+	if err != nil {
+		return nil, err
+	}
+	e.reportStatus(ctx, log, pod, planned, results)
+	return results[0].GetAsVersion(conf.CNIVersion)
+}
+
+// attachAll runs each attachment's ADD in order. The first failure stops the ADD
+// (R-7.2a): every attachment made so far, the failed one included (its plugins may
+// have allocated before failing), is torn down in reverse, and the record goes
+// only if that teardown succeeded.
+func (e *Engine) attachAll(ctx context.Context, log *slog.Logger, sb store.Sandbox, req *request.Request, pod *kubeobj.Pod, planned []attach.Planned) ([]types.Result, error) {
+	results := make([]types.Result, 0, len(planned))
+	for i, p := range planned {
+		res, err := e.Delegates.Add(ctx, sb, p.Attachment)
+		if err == nil {
+			results = append(results, res)
+			e.event(ctx, log, pod, EventNormal, ReasonAddedInterface, addedMessage(p, res))
+			log.Info("attached", "network", p.Network, "interface", p.IfName)
+			continue
+		}
+		made := make([]store.Attachment, 0, i+1)
+		for _, q := range planned[:i+1] {
+			made = append(made, q.Attachment)
+		}
+		aerr := &AttachError{Pod: req.Pod, Network: p.Network, IfName: p.IfName, Err: err}
+		if failed := e.detach(ctx, log, sb, made); len(failed) > 0 {
+			aerr.Rollback = errors.Join(failed...)
+		} else if rmErr := e.Store.Remove(sb.ContainerID); rmErr != nil {
+			log.Error("removing the attachment record after rollback", "error", rmErr)
+		}
+		log.Error("attachment failed", "network", p.Network, "interface", p.IfName, "error", aerr)
+		e.event(ctx, log, pod, EventWarning, ReasonAttachFailed, aerr.Error())
+		return nil, aerr
+	}
+	return results, nil
+}
+
+// resolveFailed reports a resolution failure on the pod, with upstream's reason
+// when a network does not exist.
+func (e *Engine) resolveFailed(ctx context.Context, log *slog.Logger, pod *kubeobj.Pod, err error) {
+	reason := ReasonAttachFailed
+	var nf *attach.NetworkNotFoundError
+	if errors.As(err, &nf) {
+		reason = ReasonNoNetworkFound
+	}
+	log.Error("resolving the pod's networks failed", "error", err)
+	e.event(ctx, log, pod, EventWarning, reason, err.Error())
+}
+
+// reportStatus writes the network-status annotation (section 5): one entry per
+// attachment, default true on the cluster network only. A failed
+// write is logged and reported, not fatal: the pod's interfaces work, and upstream
+// tolerates it the same way since v4.2.0.
+func (e *Engine) reportStatus(ctx context.Context, log *slog.Logger, pod *kubeobj.Pod, planned []attach.Planned, results []types.Result) {
+	if e.Kube == nil || pod == nil {
+		return
+	}
+	entries := make([]netstatus.Entry, 0, len(planned))
+	for i, p := range planned {
+		entry, err := netstatus.FromResult(results[i], p.Network, p.IfName, p.Default)
+		if err != nil {
+			log.Error("building network-status entry", "network", p.Network, "error", err)
+			entry = netstatus.Entry{Name: p.Network, Interface: p.IfName, Default: p.Default}
+		}
+		entries = append(entries, entry)
+	}
+	value, err := netstatus.Encode(entries)
+	if err == nil {
+		err = e.Kube.PatchNetworkStatus(ctx, pod.Ref(), value)
+	}
+	if err != nil {
+		log.Error("writing network-status failed", "error", err)
+		e.event(ctx, log, pod, EventWarning, ReasonStatusFailed, "writing "+netstatus.Annotation+": "+err.Error())
+	}
+}
+
+// addedMessage is upstream's AddedInterface text: "Add net1 [10.1.1.5/24] from ns/net".
+func addedMessage(p attach.Planned, res types.Result) string {
+	var addrs []string
+	if cur, err := current.NewResultFromResult(res); err == nil {
+		for _, ip := range cur.IPs {
+			addrs = append(addrs, ip.Address.String())
+		}
+	}
+	return fmt.Sprintf("Add %s [%s] from %s", p.IfName, strings.Join(addrs, ","), p.Network)
+}
+
+// emptyResult is the result for a pod that no longer exists: its interface, with
+// the unspecified address, so that every result version can carry it.
+func emptyResult(req *request.Request, cniVersion string) (types.Result, error) {
+	zero := 0
+	res := &current.Result{
+		CNIVersion: current.ImplementedSpecVersion,
+		Interfaces: []*current.Interface{{Name: req.IfName, Sandbox: req.NetNS}},
+		IPs: []*current.IPConfig{{
+			Interface: &zero,
+			Address:   net.IPNet{IP: net.IPv4zero, Mask: net.CIDRMask(0, 32)},
+			Gateway:   net.IPv4zero,
+		}},
+	}
+	return res.GetAsVersion(cniVersion)
+}

@@ -1,0 +1,92 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+
+	"github.com/polynet-cni/polynet/internal/attach"
+	"github.com/polynet-cni/polynet/internal/config"
+	"github.com/polynet-cni/polynet/internal/request"
+	"github.com/polynet-cni/polynet/internal/store"
+)
+
+// Del tears down every attachment of the sandbox, in reverse, from its record, so
+// it needs neither the pod, its NADs nor the API server. Every attachment is tried
+// even when one fails, and any failure fails the DEL (R-7.2b); the record is
+// removed only when all succeeded, so a retried DEL still knows what to undo.
+// A missing netns is passed on to the delegates, which treat it as nothing to
+// clean in the pod; DEL twice, or DEL of a sandbox never added, succeeds.
+func (e *Engine) Del(ctx context.Context, req *request.Request, conf *config.PluginConf) error {
+	log := e.Log.With("command", "DEL", "containerID", req.ContainerID, "pod", req.Pod.String())
+	sb := store.Sandbox{ContainerID: req.ContainerID, NetNS: req.NetNS}
+	rec, err := e.Store.Load(req.ContainerID)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return e.delWithoutRecord(ctx, log, req, conf)
+	case err != nil:
+		return fmt.Errorf("sandbox %s of pod %s: %w", req.ContainerID, req.Pod, err)
+	}
+	if failed := e.detach(ctx, log, sb, rec.Attachments); len(failed) > 0 {
+		return &DetachError{ContainerID: req.ContainerID, Failed: failed}
+	}
+	if err := e.Store.Remove(req.ContainerID); err != nil {
+		return fmt.Errorf("sandbox %s: removing its attachment record: %w", req.ContainerID, err)
+	}
+	log.Info("detached", "attachments", len(rec.Attachments))
+	return nil
+}
+
+// detach runs DEL of each attachment in reverse order and returns the failures.
+func (e *Engine) detach(ctx context.Context, log *slog.Logger, sb store.Sandbox, atts []store.Attachment) []error {
+	var failed []error
+	for _, a := range slices.Backward(atts) {
+		if err := e.Delegates.Del(ctx, sb, a); err != nil {
+			log.Error("detach failed", "network", a.Network, "interface", a.IfName, "error", err)
+			failed = append(failed, fmt.Errorf("network %q interface %s: %w", a.Network, a.IfName, err))
+		}
+	}
+	return failed
+}
+
+// delWithoutRecord handles a DEL for which ADD left no record. Our ADD records
+// before running any delegate, so this is a sandbox we never attached (DEL twice, a
+// failed ADD already rolled back) or one attached by another implementation before
+// an upgrade. When the attachments can still be known (inline delegates, or the
+// pod is still in the API), they get a DEL, which plugins accept for attachments
+// they never made; otherwise there is nothing of ours to undo, and DEL succeeds.
+func (e *Engine) delWithoutRecord(ctx context.Context, log *slog.Logger, req *request.Request, conf *config.PluginConf) error {
+	pod, err := e.lookupPod(ctx, req)
+	if err != nil {
+		log.Info("no attachment record, and the pod cannot be read; nothing of ours to undo", "error", err)
+		return nil
+	}
+	if e.Kube != nil && pod == nil {
+		log.Info("no attachment record and no pod; nothing to undo")
+		return nil
+	}
+	in, err := e.input(ctx, log, req, conf, pod)
+	var planned []attach.Planned
+	if err == nil {
+		planned, err = attach.Resolve(ctx, in)
+	}
+	if err != nil {
+		// Selections that no longer resolve: undo at least the cluster network.
+		in.Selections, in.DefaultNetwork = nil, nil
+		if planned, err = attach.Resolve(ctx, in); err != nil {
+			log.Info("no attachment record and the networks do not resolve; nothing to undo", "error", err)
+			return nil
+		}
+	}
+	atts := make([]store.Attachment, 0, len(planned))
+	for _, p := range planned {
+		atts = append(atts, p.Attachment)
+	}
+	if failed := e.detach(ctx, log, store.Sandbox{ContainerID: req.ContainerID, NetNS: req.NetNS}, atts); len(failed) > 0 {
+		return &DetachError{ContainerID: req.ContainerID, Failed: failed}
+	}
+	return nil
+}

@@ -1,0 +1,84 @@
+// Package engine orchestrates the meta-plugin's CNI commands: it resolves a pod's
+// attachments, records them, runs their delegates in order, rolls back on failure,
+// reports network-status and events, and tears everything down on DEL. Both entry
+// points run it: the thin plugin in-process, the daemon for the shim.
+//
+// It reaches the outside only through the interfaces declared here; adapters
+// (package kube for the API server, package delegate for libcni) implement them.
+// It imports no client-go, no net/http, no netlink and no libcni.
+package engine
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/containernetworking/cni/pkg/types"
+
+	"github.com/polynet-cni/polynet/internal/attach"
+	"github.com/polynet-cni/polynet/internal/kubeobj"
+	"github.com/polynet-cni/polynet/internal/store"
+)
+
+// Kubernetes is the engine's view of the API server.
+type Kubernetes interface {
+	attach.NADGetter
+	// Pod reads a pod; a missing one is a *kubeobj.NotFoundError.
+	Pod(ctx context.Context, namespace, name string) (*kubeobj.Pod, error)
+	// PatchNetworkStatus sets the pod's network-status annotation through the
+	// status subresource, with a patch that touches nothing else and only applies
+	// to the pod with ref's UID.
+	PatchNetworkStatus(ctx context.Context, ref kubeobj.PodRef, value string) error
+	// Event records an event on the pod.
+	Event(ctx context.Context, ref kubeobj.PodRef, eventType, reason, message string) error
+}
+
+// Delegates runs one attachment's CNI configuration.
+type Delegates interface {
+	Add(ctx context.Context, sb store.Sandbox, a store.Attachment) (types.Result, error)
+	Del(ctx context.Context, sb store.Sandbox, a store.Attachment) error
+}
+
+// Event types and the reasons the engine records.
+const (
+	EventNormal  = "Normal"
+	EventWarning = "Warning"
+
+	// ReasonAddedInterface and ReasonNoNetworkFound are upstream's reasons, which
+	// operators' alerts may already match.
+	ReasonAddedInterface   = "AddedInterface"
+	ReasonNoNetworkFound   = "NoNetworkFound"
+	ReasonInvalidSelection = "InvalidNetworkSelection"
+	ReasonAttachFailed     = "NetworkAttachmentFailed"
+	ReasonStatusFailed     = "NetworkStatusFailed"
+)
+
+// Engine runs CNI commands. Its fields are the adapters; the per-request
+// configuration comes with each call.
+type Engine struct {
+	// Kube is nil in delegates-only mode.
+	Kube      Kubernetes
+	Delegates Delegates
+	Store     store.Store
+	Log       *slog.Logger
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
+}
+
+func (e *Engine) now() time.Time {
+	if e.Now != nil {
+		return e.Now()
+	}
+	return time.Now()
+}
+
+// event records an event when a pod and a client exist; a failure is logged, not
+// returned: an event is never worth failing a pod's networking for.
+func (e *Engine) event(ctx context.Context, log *slog.Logger, pod *kubeobj.Pod, eventType, reason, message string) {
+	if e.Kube == nil || pod == nil {
+		return
+	}
+	if err := e.Kube.Event(ctx, pod.Ref(), eventType, reason, message); err != nil {
+		log.Warn("recording event failed", "reason", reason, "error", err)
+	}
+}
