@@ -192,16 +192,34 @@ func DelegateIsList(raw []byte) (bool, error) {
 		return false, errors.New("cni config is not a JSON object")
 	}
 	if conf.Type != "" {
-		return false, nil
+		return false, ValidatePluginType(conf.Type)
 	}
 	if len(conf.Plugins) == 0 {
 		return false, errors.New(`cni config has neither "type" nor a non-empty "plugins"`)
 	}
-	var first struct {
-		Type string `json:"type"`
-	}
-	if err := json.Unmarshal(conf.Plugins[0], &first); err != nil || first.Type == "" {
-		return false, errors.New(`cni config list: first plugin has no "type"`)
+	for i, raw := range conf.Plugins {
+		var p struct {
+			Type string `json:"type"`
+		}
+		if err := json.Unmarshal(raw, &p); err != nil || p.Type == "" {
+			return false, fmt.Errorf(`cni config list: plugin %d has no "type"`, i)
+		}
+		if err := ValidatePluginType(p.Type); err != nil {
+			return false, fmt.Errorf("cni config list: plugin %d: %w", i, err)
+		}
 	}
 	return true, nil
+}
+
+// ValidatePluginType refuses a plugin type that is not a plain file name. NADs are
+// written by namespace users, and a type such as "../../sbin/reboot" must never
+// reach exec (CVE-2021-20206): only binaries in binDir and CNI_PATH run.
+func ValidatePluginType(t string) error {
+	switch {
+	case t == "":
+		return errors.New("plugin type is empty")
+	case strings.ContainsAny(t, "/\\\x00") || t == "." || t == "..":
+		return fmt.Errorf("plugin type %q is not a plain file name: only binaries in binDir and CNI_PATH run", t)
+	}
+	return nil
 }

@@ -242,3 +242,63 @@ func readFile(path string) string {
 	data, _ := os.ReadFile(path)
 	return string(data)
 }
+
+// add runs ADD and fails the test on error, printing the plugin's log.
+func (e *env) add(conf []byte, sb testbed.Sandbox) types.Result {
+	e.t.Helper()
+	res, err := e.rt.Add(e.ctx, conf, sb)
+	if err != nil {
+		e.t.Fatalf("ADD of %s: %v\nlog:\n%s", sb.Pod.Name, err, readFile(e.logFile))
+	}
+	return res
+}
+
+// del runs DEL and fails the test on error.
+func (e *env) del(conf []byte, sb testbed.Sandbox) {
+	e.t.Helper()
+	if err := e.rt.Del(e.ctx, conf, sb); err != nil {
+		e.t.Fatalf("DEL of %s: %v\nlog:\n%s", sb.Pod.Name, err, readFile(e.logFile))
+	}
+}
+
+// recordFile is the attachment record of a sandbox.
+func (e *env) recordFile(sb testbed.Sandbox) string {
+	return filepath.Join(e.cniDir, "attachments", sb.ContainerID+".json")
+}
+
+// recordsFor returns the recorder's records of one command.
+func (e *env) recordsFor(command string) []recording.Record {
+	var out []recording.Record
+	for _, r := range e.records() {
+		if r.Command == command {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func testbedNamespace(e *env, name string) { testbed.CreateNamespace(e.ctx, e.t, e.kc, name) }
+
+type (
+	testbedSandbox = testbed.Sandbox
+	testbedPod     = testbed.Pod
+)
+
+func (e *env) deletePod(name string) {
+	e.t.Helper()
+	zero := int64(0)
+	if err := e.kc.CoreV1().Pods(e.namespace).Delete(e.ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) deleteNAD(name string) {
+	e.t.Helper()
+	if err := e.nc.K8sCniCncfIoV1().NetworkAttachmentDefinitions(e.namespace).Delete(e.ctx, name, metav1.DeleteOptions{}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+var metaGet = metav1.GetOptions{}
+
+var writeKubeconfig = testbed.WriteKubeconfig
