@@ -43,4 +43,3 @@ func List(conf []byte) (*libcni.NetworkConfigList, error) {
 	}
 	return list, nil
 }
-

@@ -32,7 +32,7 @@ type conf struct {
 	// ErrorsWhile, when set, makes Errors apply only while that file exists, so a
 	// test can make a delegate fail, then recover, with the same config bytes.
 	ErrorsWhile string `json:"errorsWhile,omitempty"`
-	IP        string                 `json:"ip,omitempty"`
+	IP          string `json:"ip,omitempty"`
 }
 
 func main() {
