@@ -14,7 +14,7 @@ BINARIES := multus multus-shim multus-daemon
 
 GO_TEST_FLAGS ?= -count=1 -timeout 60m
 
-.PHONY: all build testbed test lint clean
+.PHONY: all build testbed test lint bench clean
 
 all: build
 
@@ -38,6 +38,10 @@ lint:
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	go vet ./...
 	$$(. hack/versions.env; echo $${POLYNET_CACHE:-$${XDG_CACHE_HOME:-$$HOME/.cache}/polynet}/staticcheck-$$STATICCHECK_VERSION/staticcheck) ./...
+
+## bench: start-up time and memory of the per-pod binaries beside the bridge plugin
+bench: testbed
+	go test -run XXX -bench . -benchtime 200x ./test/bench/
 
 clean:
 	rm -rf bin

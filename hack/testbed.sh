@@ -95,7 +95,7 @@ install_staticcheck() {
 
 case "${1:-test}" in
 test)
-	apt_need ip:iproute2 iptables:iptables nft:nftables openssl:openssl pgrep:procps
+	apt_need ip:iproute2 iptables:iptables nft:nftables tc:iproute2 pgrep:procps /usr/bin/time:time
 	install_cni_plugins
 	install_etcd
 	install_kube_apiserver

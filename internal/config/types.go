@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/polynet-cni/polynet/internal/cnicode"
 )
 
 // FieldError reports a configuration value we reject. It names the key, the
@@ -103,3 +105,7 @@ func (l *CommaList) UnmarshalJSON(data []byte) error {
 func (l CommaList) MarshalJSON() ([]byte, error) {
 	return json.Marshal(strings.Join(l, ","))
 }
+
+// CNICode reports the CNI code of a bad configuration (7, invalid network
+// configuration).
+func (e *FieldError) CNICode() uint { return cnicode.InvalidNetworkConfig }

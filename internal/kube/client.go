@@ -1,9 +1,8 @@
 // Package kube is the engine's adapter to the Kubernetes API server for the thin
 // plugin: GET of pods and NADs, a merge PATCH of the network-status annotation on
-// the pod's status subresource, and events. It speaks JSON over client-go's rest
-// transport (TLS, credentials, token files) and decodes into package kubeobj's
-// plain types, so the per-pod binary links neither the typed clientset nor
-// k8s.io/api.
+// the pod's status subresource, and events. It speaks JSON over the standard
+// library's HTTP client and decodes into package kubeobj's plain types, so the
+// per-pod binary links no client-go at all.
 package kube
 
 import (
@@ -19,8 +18,6 @@ import (
 	"syscall"
 	"time"
 
-	"k8s.io/client-go/rest"
-
 	"github.com/polynet-cni/polynet/internal/cnicode"
 )
 
@@ -28,6 +25,7 @@ import (
 type Client struct {
 	host string
 	http *http.Client
+	auth string
 	// Timeout bounds each request.
 	Timeout time.Duration
 	// RetryBudget bounds the total time spent retrying transient failures.
@@ -40,14 +38,14 @@ type Client struct {
 	Host string
 }
 
-// New builds a client from a rest configuration.
-func New(cfg *rest.Config, timeout, retryBudget time.Duration) (*Client, error) {
-	hc, err := rest.HTTPClientFor(cfg)
+// New builds a client from a configuration, reading its credential files now.
+func New(cfg *Config, timeout, retryBudget time.Duration) (*Client, error) {
+	hc, auth, err := cfg.httpClient()
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
 	return &Client{
-		host: strings.TrimSuffix(cfg.Host, "/"), http: hc, Timeout: timeout, RetryBudget: retryBudget,
+		host: strings.TrimSuffix(cfg.Host, "/"), http: hc, auth: auth, Timeout: timeout, RetryBudget: retryBudget,
 		UserAgent: "multus-polynet", Component: "multus",
 	}, nil
 }
@@ -107,6 +105,9 @@ func (c *Client) once(ctx context.Context, method, path, contentType string, bod
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.UserAgent)
+	if c.auth != "" {
+		req.Header.Set("Authorization", c.auth)
+	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
 )
 
@@ -53,7 +52,7 @@ type kubeconfig struct {
 // on disk. Relative file paths are relative to the kubeconfig's folder, as kubectl
 // resolves them. Exec and auth-provider credentials are refused with an error
 // naming them: a CNI plugin cannot run interactive or external login helpers.
-func LoadKubeconfig(path string) (*rest.Config, error) {
+func LoadKubeconfig(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig: %w", err)
@@ -83,16 +82,16 @@ func LoadKubeconfig(path string) (*rest.Config, error) {
 		}
 		return filepath.Join(dir, p)
 	}
-	cfg := &rest.Config{}
+	cfg := &Config{}
 	found = false
 	for _, c := range kc.Clusters {
 		if c.Name == clusterName {
 			found = true
 			cfg.Host = c.Cluster.Server
-			cfg.TLSClientConfig.CAFile = abs(c.Cluster.CertificateAuthority)
-			cfg.TLSClientConfig.CAData = c.Cluster.CertificateAuthorityData
-			cfg.TLSClientConfig.Insecure = c.Cluster.InsecureSkipTLSVerify
-			cfg.TLSClientConfig.ServerName = c.Cluster.TLSServerName
+			cfg.CAFile = abs(c.Cluster.CertificateAuthority)
+			cfg.CAData = c.Cluster.CertificateAuthorityData
+			cfg.Insecure = c.Cluster.InsecureSkipTLSVerify
+			cfg.ServerName = c.Cluster.TLSServerName
 		}
 	}
 	if !found || cfg.Host == "" {
@@ -105,12 +104,12 @@ func LoadKubeconfig(path string) (*rest.Config, error) {
 		if u.User.Exec != nil || u.User.AuthProvider != nil {
 			return nil, fmt.Errorf("kubeconfig %s: user %q uses exec or auth-provider credentials, which a CNI plugin cannot run; use a token, token file or client certificate", path, userName)
 		}
-		cfg.BearerToken = u.User.Token
-		cfg.BearerTokenFile = abs(u.User.TokenFile)
-		cfg.TLSClientConfig.CertFile = abs(u.User.ClientCertificate)
-		cfg.TLSClientConfig.CertData = u.User.ClientCertificateData
-		cfg.TLSClientConfig.KeyFile = abs(u.User.ClientKey)
-		cfg.TLSClientConfig.KeyData = u.User.ClientKeyData
+		cfg.Token = u.User.Token
+		cfg.TokenFile = abs(u.User.TokenFile)
+		cfg.CertFile = abs(u.User.ClientCertificate)
+		cfg.CertData = u.User.ClientCertificateData
+		cfg.KeyFile = abs(u.User.ClientKey)
+		cfg.KeyData = u.User.ClientKeyData
 		cfg.Username, cfg.Password = u.User.Username, u.User.Password
 	}
 	return cfg, nil

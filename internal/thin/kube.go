@@ -6,8 +6,6 @@ import (
 	"os"
 	"sync"
 
-	"k8s.io/client-go/rest"
-
 	"github.com/polynet-cni/polynet/internal/config"
 	"github.com/polynet-cni/polynet/internal/kube"
 	"github.com/polynet-cni/polynet/internal/kubeobj"
@@ -38,11 +36,11 @@ func newLazyKube(conf *config.PluginConf, getenv func(string) string) *lazyKube 
 
 func (l *lazyKube) get() (*kube.Client, error) {
 	l.once.Do(func() {
-		var cfg *rest.Config
+		var cfg *kube.Config
 		if l.conf.Kubeconfig != "" {
 			cfg, l.err = kube.LoadKubeconfig(l.conf.Kubeconfig)
 		} else {
-			cfg, l.err = rest.InClusterConfig()
+			cfg, l.err = kube.InClusterConfig(l.getenv)
 		}
 		if l.err != nil {
 			l.err = fmt.Errorf("kubernetes credentials: %w", l.err)

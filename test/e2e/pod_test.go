@@ -126,7 +126,7 @@ func TestCredentialsAreReadOnEveryInvocation(t *testing.T) {
 	if ce := cniError(t, err); ce.Code != cnicode.KubernetesAPI || !strings.Contains(ce.Msg, "401") {
 		t.Errorf("bad token: got %v, want code %d with the 401", err, cnicode.KubernetesAPI)
 	}
-	cfg, err := e.cp.ServiceAccount(e.ctx, e.namespace, "rotated", minimalRules, time.Hour)
+	cfg, err := e.cp.ServiceAccount(e.ctx, e.namespace, "rotated", shippedRules(t), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,5 +166,23 @@ func TestResultVersionAndStatusShape(t *testing.T) {
 			}
 			e.del(conf, sb)
 		})
+	}
+}
+
+// TestBadConfigurationNamesTheField: a bad plugin configuration fails with CNI code
+// 7 and a message naming the key and what is allowed, and leaves nothing behind.
+func TestBadConfigurationNamesTheField(t *testing.T) {
+	e := newEnv(t)
+	_, sb, _ := e.pod("pod-1", nil)
+	for field, value := range map[string]any{
+		"logLevel":   "loud",
+		"apiTimeout": 10,
+		"cniVersion": "9.9.9",
+		"confDir":    "relative/path",
+	} {
+		_, err := e.rt.Add(e.ctx, e.multusConf("1.0.0", map[string]any{field: value}), sb)
+		if ce := cniError(t, err); ce.Code != cnicode.InvalidNetworkConfig || !strings.Contains(ce.Msg, `"`+field+`"`) || !strings.Contains(ce.Msg, "want") {
+			t.Errorf("%s=%v: got %v, want code 7 naming the field and what is allowed", field, value, err)
+		}
 	}
 }

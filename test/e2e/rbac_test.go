@@ -2,31 +2,50 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	rbacv1 "k8s.io/api/rbac/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/polynet-cni/polynet/test/testbed"
 )
 
-// minimalRules is the least the thin plugin needs: read pods and NADs, write the
-// network-status annotation through pods/status, create events.
-var minimalRules = []rbacv1.PolicyRule{
-	{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get"}},
-	{APIGroups: []string{"k8s.cni.cncf.io"}, Resources: []string{"network-attachment-definitions"}, Verbs: []string{"get"}},
-	{APIGroups: []string{""}, Resources: []string{"pods/status"}, Verbs: []string{"patch"}},
-	{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create"}},
+// shippedRules returns the rules of the ClusterRole that deployments/rbac-thin.yaml
+// ships, so the test proves the manifest operators install.
+func shippedRules(t *testing.T) []rbacv1.PolicyRule {
+	t.Helper()
+	bed, err := testbed.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(bed.Root, "deployments", "rbac-thin.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, doc := range strings.Split(string(data), "\n---\n") {
+		var role rbacv1.ClusterRole
+		if err := yaml.Unmarshal([]byte(doc), &role); err == nil && role.Kind == "ClusterRole" {
+			return role.Rules
+		}
+	}
+	t.Fatal("no ClusterRole in deployments/rbac-thin.yaml")
+	return nil
 }
 
-// TestMinimalRole runs ADD and DEL with a ServiceAccount bound to minimalRules and
-// nothing else, and reads the API server's audit log to prove that the plugin made
+// TestMinimalRole runs ADD and DEL with a ServiceAccount bound to the ClusterRole of
+// deployments/rbac-thin.yaml (get pods, get NADs, patch pods/status, create events)
+// and nothing else, and reads the API server's audit log to prove that the plugin made
 // only requests of those kinds, every one of them allowed: upstream's ClusterRole
 // grants everything on k8s.cni.cncf.io and update on pods (Multus #181).
 func TestMinimalRole(t *testing.T) {
 	const v = "1.0.0"
 	e := newEnv(t)
-	cfg, err := e.cp.ServiceAccount(e.ctx, e.namespace, "multus", minimalRules, time.Hour)
+	cfg, err := e.cp.ServiceAccount(e.ctx, e.namespace, "multus", shippedRules(t), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
