@@ -63,7 +63,7 @@ func CheckLeaks(tb testing.TB, opts LeakOptions) {
 func takeSnapshot(opts LeakOptions) snapshot {
 	s := snapshot{
 		nodeLinks: linkNames(),
-		netns:     listOurNetNS(),
+		netns:     netnsOfThisProcess(),
 		files:     map[string][]string{},
 		podLinks:  map[string][]string{},
 		procs:     ourProcesses(),
@@ -205,6 +205,19 @@ func ourProcesses() map[int]string {
 				out[pid] = names[pid]
 				break
 			}
+		}
+	}
+	return out
+}
+
+// netnsOfThisProcess lists the pod namespaces this test binary made; other test
+// packages, running at the same time, make their own.
+func netnsOfThisProcess() []string {
+	prefix := fmt.Sprintf("%s%d-", netnsPrefix, os.Getpid())
+	var out []string
+	for _, n := range listOurNetNS() {
+		if strings.HasPrefix(n, prefix) {
+			out = append(out, n)
 		}
 	}
 	return out
