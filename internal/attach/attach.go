@@ -86,15 +86,9 @@ func clusterNetworks(ctx context.Context, in Input) ([]Planned, error) {
 	conf := in.Conf
 	var out []Planned
 	switch {
-	case in.DefaultNetwork != nil:
-		p, err := fromNAD(ctx, in, in.DefaultNetwork.Namespace, in.DefaultNetwork.Name)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
 	case conf.ClusterNetwork != "":
 		p, err := byReference(ctx, in, conf.ClusterNetwork)
-		if err != nil {
+		if err != nil && in.DefaultNetwork == nil {
 			return nil, err
 		}
 		out = append(out, p)
@@ -106,6 +100,15 @@ func clusterNetworks(ctx context.Context, in Input) ([]Planned, error) {
 			}
 			out = append(out, p)
 		}
+	}
+	// The pod's default-network annotation replaces the cluster network only;
+	// further inline delegates and defaultNetworks stay, as upstream does.
+	if in.DefaultNetwork != nil {
+		p, err := fromNAD(ctx, in, in.DefaultNetwork.Namespace, in.DefaultNetwork.Name)
+		if err != nil {
+			return nil, err
+		}
+		out[0] = p
 	}
 	out[0].Default = true
 	out[0].CapabilityArgs = conf.RuntimeConfig
@@ -190,8 +193,12 @@ func delegateArgs(in Input) [][2]string {
 		args = append(request.Args{{"IgnoreUnknown", "1"}}, args...)
 	}
 	if uid, ok := args.Get("K8S_POD_UID"); (!ok || uid == "") && in.Pod != nil {
-		args = slices.DeleteFunc(args, func(kv [2]string) bool { return kv[0] == "K8S_POD_UID" })
-		args = append(args, [2]string{"K8S_POD_UID", in.Pod.UID})
+		i := slices.IndexFunc(args, func(kv [2]string) bool { return kv[0] == "K8S_POD_UID" })
+		if i < 0 {
+			args = append(args, [2]string{"K8S_POD_UID", in.Pod.UID})
+		} else {
+			args[i][1] = in.Pod.UID
+		}
 	}
 	return args
 }

@@ -1,6 +1,7 @@
 package attach
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -51,10 +52,12 @@ func ensureTopLevel(config []byte, name, cniVersion string) ([]byte, error) {
 	return json.Marshal(m)
 }
 
-// plugins returns the plugin objects of a conf (itself) or a conflist.
+// plugins returns the plugin objects of a conf (itself) or a conflist. A non-empty
+// "type" makes it a single conf whatever else it holds, the rule by which it runs
+// (config.DelegateIsList).
 func plugins(m map[string]json.RawMessage) ([]map[string]json.RawMessage, bool, error) {
 	raw, isList := m["plugins"]
-	if !isList {
+	if !isList || stringField(m, "type") != "" {
 		return []map[string]json.RawMessage{m}, false, nil
 	}
 	var list []map[string]json.RawMessage
@@ -119,7 +122,10 @@ func mergeInto(plugin map[string]json.RawMessage, args map[string]any) error {
 	}
 	cni := map[string]any{}
 	if raw, ok := outer["cni"]; ok {
-		if err := json.Unmarshal(raw, &cni); err != nil || cni == nil {
+		// json.Number keeps the configuration's own large integers exact.
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		if err := dec.Decode(&cni); err != nil || cni == nil {
 			return fmt.Errorf("args.cni: not a JSON object")
 		}
 	}

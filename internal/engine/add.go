@@ -36,7 +36,7 @@ func (e *Engine) Add(ctx context.Context, req *request.Request, conf *config.Plu
 		log.Info("pod not found in the API; returning an empty result and attaching nothing")
 		return emptyResult(req, conf.CNIVersion)
 	}
-	in, err := e.input(ctx, log, req, conf, pod)
+	in, err := e.input(ctx, log, req, conf, pod, true)
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +53,7 @@ func (e *Engine) Add(ctx context.Context, req *request.Request, conf *config.Plu
 	for _, p := range planned {
 		rec.Attachments = append(rec.Attachments, p.Attachment)
 	}
-	if pod != nil {
+	if rec.Pod.UID == "" && pod != nil {
 		rec.Pod.UID = pod.UID
 	}
 	if err := e.Store.Save(rec); err != nil {

@@ -68,7 +68,7 @@ func (e *Engine) delWithoutRecord(ctx context.Context, log *slog.Logger, req *re
 		log.Info("no attachment record and no pod; nothing to undo")
 		return nil
 	}
-	in, err := e.input(ctx, log, req, conf, pod)
+	in, err := e.input(ctx, log, req, conf, pod, false)
 	var planned []attach.Planned
 	if err == nil {
 		planned, err = attach.Resolve(ctx, in)

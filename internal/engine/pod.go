@@ -37,8 +37,10 @@ func (e *Engine) lookupPod(ctx context.Context, req *request.Request) (*kubeobj.
 	return pod, nil
 }
 
-// input gathers what attach.Resolve needs, parsing the pod's annotations.
-func (e *Engine) input(ctx context.Context, log *slog.Logger, req *request.Request, conf *config.PluginConf, pod *kubeobj.Pod) (attach.Input, error) {
+// input gathers what attach.Resolve needs, parsing the pod's annotations. An
+// ignored invalid annotation is reported on the pod when report is set (ADD), not
+// during a DEL's reconstruction.
+func (e *Engine) input(ctx context.Context, log *slog.Logger, req *request.Request, conf *config.PluginConf, pod *kubeobj.Pod, report bool) (attach.Input, error) {
 	in := attach.Input{Conf: conf, Req: req, Pod: pod}
 	if e.Kube != nil {
 		in.NADs = e.Kube
@@ -68,8 +70,10 @@ func (e *Engine) input(ctx context.Context, log *slog.Logger, req *request.Reque
 		// owner sees why no extra interface came. strictNetworkSelection restores
 		// upstream's failure.
 		log.Warn("ignoring the invalid networks annotation", "error", err)
-		e.event(ctx, log, pod, EventWarning, ReasonInvalidSelection,
-			fmt.Sprintf("%v; the annotation is ignored, no additional network is attached", err))
+		if report {
+			e.event(ctx, log, pod, EventWarning, ReasonInvalidSelection,
+				fmt.Sprintf("%v; the annotation is ignored, no additional network is attached", err))
+		}
 	default:
 		return in, &SelectionError{Pod: req.Pod, Err: err}
 	}

@@ -1,0 +1,767 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containernetworking/cni/pkg/types"
+	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/polynet-cni/polynet/internal/attach"
+	"github.com/polynet-cni/polynet/internal/kubeobj"
+	"github.com/polynet-cni/polynet/internal/netstatus"
+	"github.com/polynet-cni/polynet/internal/request"
+	"github.com/polynet-cni/polynet/internal/selection"
+	"github.com/polynet-cni/polynet/internal/store"
+)
+
+// standardOps are the delegate ADDs of the standard pod, in order.
+var standardOps = []string{"ADD cbr0 eth0", "ADD ns1/net-a net1", "ADD ns1/net-b net2"}
+
+// TestAddRecordsBeforeFirstDelegate proves that ADD writes the attachment record,
+// listing every planned attachment, before the first delegate runs, so a crash
+// during ADD still leaves DEL everything it needs.
+func TestAddRecordsBeforeFirstDelegate(t *testing.T) {
+	dir := t.TempDir()
+	conf := defaultConf(t, dir, "")
+	kube := standardKube()
+	del := &fakeDelegates{}
+	e := newEngine(kube, del, conf)
+	checked := false
+	del.beforeAdd = func(sb store.Sandbox, a store.Attachment) {
+		if checked {
+			return
+		}
+		checked = true
+		if _, err := os.Stat(e.Store.Path("c1")); err != nil {
+			t.Fatalf("no record file when the first delegate runs: %v", err)
+		}
+		rec, err := e.Store.Load("c1")
+		if err != nil {
+			t.Fatalf("loading the record from inside the first delegate: %v", err)
+		}
+		var got []string
+		for _, a := range rec.Attachments {
+			got = append(got, a.Network+" "+a.IfName)
+		}
+		want := []string{"cbr0 eth0", "ns1/net-a net1", "ns1/net-b net2"}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("recorded attachments before the first ADD (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff(rec.Attachments[0], a); diff != "" {
+			t.Errorf("first delegate's attachment differs from the record (-record +delegate):\n%s", diff)
+		}
+	}
+	if _, err := e.Add(t.Context(), newRequest(t, request.Add, podArgs), conf); err != nil {
+		t.Fatalf("Add: %v", err)
+	}
+	if !checked {
+		t.Fatal("no delegate ran")
+	}
+}
+
+// TestAddRunsDelegatesInOrder proves that ADD runs the cluster network first,
+// then the selected networks in annotation order (R-6.2), each in the sandbox,
+// with exactly the attachment it recorded, and keeps the record afterwards.
+func TestAddRunsDelegatesInOrder(t *testing.T) {
+	dir := t.TempDir()
+	conf := defaultConf(t, dir, "")
+	del := &fakeDelegates{}
+	e := newEngine(standardKube(), del, conf)
+	if _, err := e.Add(t.Context(), newRequest(t, request.Add, podArgs), conf); err != nil {
+		t.Fatalf("Add: %v", err)
+	}
+	if diff := cmp.Diff(standardOps, del.ops()); diff != "" {
+		t.Errorf("delegate calls (-want +got):\n%s", diff)
+	}
+	for _, c := range del.calls {
+		if c.ContainerID != "c1" || c.NetNS != testNetNS {
+			t.Errorf("%s %s ran in sandbox %q %q, want c1 %s", c.Op, c.Network, c.ContainerID, c.NetNS, testNetNS)
+		}
+	}
+	rec, err := e.Store.Load("c1")
+	if err != nil {
+		t.Fatalf("record after ADD: %v", err)
+	}
+	if diff := cmp.Diff(rec.Attachments, del.added); diff != "" {
+		t.Errorf("attachments run differ from the record (-record +run):\n%s", diff)
+	}
+	wantHead := store.Record{
+		Version: store.FormatVersion, ContainerID: "c1", NetNS: testNetNS,
+		Pod:        kubeobj.PodRef{Namespace: "ns1", Name: "pod-1", UID: "uid-1"},
+		CNIVersion: "1.0.0", Created: testNow,
+	}
+	gotHead := *rec
+	gotHead.Attachments, gotHead.Checksum = nil, ""
+	if diff := cmp.Diff(wantHead, gotHead); diff != "" {
+		t.Errorf("record (-want +got):\n%s", diff)
+	}
+	if !rec.Attachments[0].Default || rec.Attachments[1].Default || rec.Attachments[2].Default {
+		t.Errorf("default flags %v %v %v, want only the first", rec.Attachments[0].Default, rec.Attachments[1].Default, rec.Attachments[2].Default)
+	}
+}
+
+// TestAddRollback proves R-7.2a: the first failing attachment stops the ADD,
+// later attachments are never tried, the failed one and those before it get a DEL
+// in reverse order; the record goes when that rollback succeeded and stays when it
+// failed; the error is an *AttachError naming the pod and the network and keeping
+// the delegate's *types.Error reachable.
+func TestAddRollback(t *testing.T) {
+	delegateErr := &types.Error{Code: types.ErrTryAgainLater, Msg: "no addresses left", Details: "pool 10.1.0.0/24"}
+	tests := []struct {
+		name        string
+		failAt      string
+		failDel     []string
+		wantOps     []string
+		wantIfName  string
+		wantKept    bool
+		wantAdded   []string
+		wantRollErr bool
+	}{
+		{
+			name:       "R-7.2a failure of the 2nd of 3 rolls back the 2nd then the 1st, never the 3rd",
+			failAt:     "ns1/net-a",
+			wantOps:    []string{"ADD cbr0 eth0", "ADD ns1/net-a net1", "DEL ns1/net-a net1", "DEL cbr0 eth0"},
+			wantIfName: "net1",
+			wantAdded:  []string{"Normal/AddedInterface", "Warning/NetworkAttachmentFailed"},
+		},
+		{
+			name:        "R-7.2a a failed rollback keeps the record and is reported",
+			failAt:      "ns1/net-a",
+			failDel:     []string{"cbr0"},
+			wantOps:     []string{"ADD cbr0 eth0", "ADD ns1/net-a net1", "DEL ns1/net-a net1", "DEL cbr0 eth0"},
+			wantIfName:  "net1",
+			wantKept:    true,
+			wantAdded:   []string{"Normal/AddedInterface", "Warning/NetworkAttachmentFailed"},
+			wantRollErr: true,
+		},
+		{
+			name:        "R-7.2a a failed rollback of the failed attachment still undoes the others",
+			failAt:      "ns1/net-a",
+			failDel:     []string{"ns1/net-a"},
+			wantOps:     []string{"ADD cbr0 eth0", "ADD ns1/net-a net1", "DEL ns1/net-a net1", "DEL cbr0 eth0"},
+			wantIfName:  "net1",
+			wantKept:    true,
+			wantAdded:   []string{"Normal/AddedInterface", "Warning/NetworkAttachmentFailed"},
+			wantRollErr: true,
+		},
+		{
+			name:       "R-7.2a failure of the cluster network attempts nothing else",
+			failAt:     "cbr0",
+			wantOps:    []string{"ADD cbr0 eth0", "DEL cbr0 eth0"},
+			wantIfName: "eth0",
+			wantAdded:  []string{"Warning/NetworkAttachmentFailed"},
+		},
+		{
+			name:       "R-7.2a failure of the last rolls back all in reverse",
+			failAt:     "ns1/net-b",
+			wantOps:    []string{"ADD cbr0 eth0", "ADD ns1/net-a net1", "ADD ns1/net-b net2", "DEL ns1/net-b net2", "DEL ns1/net-a net1", "DEL cbr0 eth0"},
+			wantIfName: "net2",
+			wantAdded:  []string{"Normal/AddedInterface", "Normal/AddedInterface", "Warning/NetworkAttachmentFailed"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			conf := defaultConf(t, dir, "")
+			kube := standardKube()
+			del := &fakeDelegates{addErr: map[string]error{tt.failAt: delegateErr}, delErr: map[string]error{}}
+			for _, n := range tt.failDel {
+				del.delErr[n] = errors.New("rollback of " + n + " failed")
+			}
+			e := newEngine(kube, del, conf)
+			res, err := e.Add(t.Context(), newRequest(t, request.Add, podArgs), conf)
+			if res != nil {
+				t.Errorf("a failed ADD returned a result: %v", res)
+			}
+			if diff := cmp.Diff(tt.wantOps, del.ops()); diff != "" {
+				t.Errorf("delegate calls (-want +got):\n%s", diff)
+			}
+			var ae *AttachError
+			if !errors.As(err, &ae) {
+				t.Fatalf("Add error = %v, want *AttachError", err)
+			}
+			if ae.Pod.String() != "ns1/pod-1" || ae.Network != tt.failAt || ae.IfName != tt.wantIfName {
+				t.Errorf("AttachError names pod %s network %q interface %q, want ns1/pod-1 %q %q", ae.Pod, ae.Network, ae.IfName, tt.failAt, tt.wantIfName)
+			}
+			var te *types.Error
+			if !errors.As(err, &te) || te.Code != types.ErrTryAgainLater || te.Msg != "no addresses left" {
+				t.Errorf("delegate's *types.Error not reachable through %v (got %v)", err, te)
+			}
+			for _, s := range []string{"ns1/pod-1", `"` + tt.failAt + `"`, "no addresses left"} {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not mention %s", err, s)
+				}
+			}
+			if (ae.Rollback != nil) != tt.wantRollErr {
+				t.Errorf("Rollback = %v, want an error: %v", ae.Rollback, tt.wantRollErr)
+			}
+			for _, n := range tt.failDel {
+				if !strings.Contains(err.Error(), n) || !strings.Contains(err.Error(), "rolling back") {
+					t.Errorf("error %q does not report the failed rollback of %s", err, n)
+				}
+			}
+			_, loadErr := e.Store.Load("c1")
+			switch {
+			case tt.wantKept && loadErr != nil:
+				t.Errorf("record removed after a failed rollback: %v", loadErr)
+			case !tt.wantKept && !errors.Is(loadErr, os.ErrNotExist):
+				t.Errorf("record after a successful rollback: Load error = %v, want not exist", loadErr)
+			}
+			if diff := cmp.Diff(tt.wantAdded, kube.reasons()); diff != "" {
+				t.Errorf("events (-want +got):\n%s", diff)
+			}
+			if len(kube.patches) != 0 {
+				t.Errorf("a failed ADD wrote network-status: %v", kube.patches)
+			}
+		})
+	}
+}
+
+// TestAddResultVersion proves that ADD returns the cluster network's result in the
+// plugin configuration's cniVersion, for every version, and that the empty result
+// of a deleted pod is given in that version too.
+func TestAddResultVersion(t *testing.T) {
+	for _, version := range []string{"0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"} {
+		t.Run(version, func(t *testing.T) {
+			dir := t.TempDir()
+			conf := testConf(t, dir, version, `,"delegates":[{"cniVersion":"`+version+`","name":"cbr0","type":"bridge"}]`)
+			kube := standardKube()
+			del := &fakeDelegates{}
+			e := newEngine(kube, del, conf)
+			res, err := e.Add(t.Context(), newRequest(t, request.Add, podArgs), conf)
+			if err != nil {
+				t.Fatalf("Add: %v", err)
+			}
+			if res.Version() != version {
+				t.Errorf("result version %q, want %q", res.Version(), version)
+			}
+			cur, err := current.NewResultFromResult(res)
+			if err != nil {
+				t.Fatalf("converting the result back: %v", err)
+			}
+			if len(cur.IPs) != 1 || cur.IPs[0].Address.String() != "10.0.0.1/24" {
+				t.Errorf("result IPs %v, want the cluster network's 10.0.0.1/24", cur.IPs)
+			}
+
+			// The pod is gone: the empty result, in the same version.
+			delete(kube.pods, "ns1/pod-1")
+			res, err = newEngine(kube, &fakeDelegates{}, conf).Add(t.Context(), newRequest(t, request.Add, podArgs), conf)
+			if err != nil {
+				t.Fatalf("Add of a deleted pod: %v", err)
+			}
+			if res.Version() != version {
+				t.Errorf("empty result version %q, want %q", res.Version(), version)
+			}
+		})
+	}
+}
+
+// TestAddNetworkStatus proves section 5: network-status is patched once, on the
+// pod with its UID, with one entry per attachment, default true on the cluster
+// network only (R-5.2, R-5.3.5); and an AddedInterface event is recorded per
+// attachment, in upstream's wording.
+func TestAddNetworkStatus(t *testing.T) {
+	dir := t.TempDir()
+	conf := defaultConf(t, dir, "")
+	kube := standardKube()
+	e := newEngine(kube, &fakeDelegates{}, conf)
+	if _, err := e.Add(t.Context(), newRequest(t, request.Add, podArgs), conf); err != nil {
+		t.Fatalf("Add: %v", err)
+	}
+	podRef := kubeobj.PodRef{Namespace: "ns1", Name: "pod-1", UID: "uid-1"}
+	if len(kube.patches) != 1 {
+		t.Fatalf("%d network-status patches, want 1: %v", len(kube.patches), kube.patches)
+	}
+	if kube.patches[0].Ref != podRef {
+		t.Errorf("patched pod %+v, want %+v", kube.patches[0].Ref, podRef)
+	}
+	entries, err := netstatus.Decode(kube.patches[0].Value)
+	if err != nil {
+		t.Fatalf("decoding %s: %v", kube.patches[0].Value, err)
+	}
+	want := []netstatus.Entry{
+		{Name: "cbr0", Interface: "eth0", IPs: []string{"10.0.0.1"}, Mac: "02:00:00:00:00:01", Default: true},
+		{Name: "ns1/net-a", Interface: "net1", IPs: []string{"10.0.0.2"}, Mac: "02:00:00:00:00:02"},
+		{Name: "ns1/net-b", Interface: "net2", IPs: []string{"10.0.0.3"}, Mac: "02:00:00:00:00:03"},
+	}
+	if diff := cmp.Diff(want, entries); diff != "" {
+		t.Errorf("network-status entries (-want +got):\n%s", diff)
+	}
+	if n := strings.Count(kube.patches[0].Value, `"default":true`); n != 1 {
+		t.Errorf("%d entries say \"default\":true in %s, want exactly 1", n, kube.patches[0].Value)
+	}
+	wantEvents := []eventCall{
+		{podRef, EventNormal, ReasonAddedInterface, "Add eth0 [10.0.0.1/24] from cbr0"},
+		{podRef, EventNormal, ReasonAddedInterface, "Add net1 [10.0.0.2/24] from ns1/net-a"},
+		{podRef, EventNormal, ReasonAddedInterface, "Add net2 [10.0.0.3/24] from ns1/net-b"},
+	}
+	if diff := cmp.Diff(wantEvents, kube.events); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+}
+
+// TestAddNetworkStatusFailureIsNotFatal proves that a failed network-status write
+// does not fail ADD (the interfaces work) but is reported with a Warning
+// NetworkStatusFailed event; and that a failing event write is not fatal either.
+func TestAddNetworkStatusFailureIsNotFatal(t *testing.T) {
+	dir := t.TempDir()
+	conf := defaultConf(t, dir, "")
+	kube := standardKube()
+	kube.patchErr = errors.New("pods/status is forbidden")
+	del := &fakeDelegates{}
+	e := newEngine(kube, del, conf)
+	res, err := e.Add(t.Context(), newRequest(t, request.Add, podArgs), conf)
+	if err != nil {
+		t.Fatalf("Add failed because network-status could not be written: %v", err)
+	}
+	if res == nil {
+		t.Fatal("no result")
+	}
+	if len(kube.patches) != 1 {
+		t.Errorf("%d patch attempts, want 1", len(kube.patches))
+	}
+	last := kube.events[len(kube.events)-1]
+	if last.Type != EventWarning || last.Reason != ReasonStatusFailed ||
+		!strings.Contains(last.Message, netstatus.Annotation) || !strings.Contains(last.Message, "forbidden") {
+		t.Errorf("last event %+v, want a Warning NetworkStatusFailed naming the annotation and the error", last)
+	}
+	if _, err := e.Store.Load("c1"); err != nil {
+		t.Errorf("record after a successful ADD: %v", err)
+	}
+	if diff := cmp.Diff(standardOps, del.ops()); diff != "" {
+		t.Errorf("delegate calls (-want +got):\n%s", diff)
+	}
+
+	// Events that cannot be written do not fail ADD either.
+	kube2 := standardKube()
+	kube2.eventErr = errors.New("events are forbidden")
+	conf2 := defaultConf(t, t.TempDir(), "")
+	if _, err := newEngine(kube2, &fakeDelegates{}, conf2).Add(t.Context(), newRequest(t, request.Add, podArgs), conf2); err != nil {
+		t.Errorf("Add failed because events could not be written: %v", err)
+	}
+}
+
+// TestAddPod proves the pod checks of ADD: a pod whose UID is not the sandbox's
+// fails with *PodUIDMismatchError unless it is a static pod; a pod that no longer
+// exists gets the empty result (interface CNI_IFNAME, 0.0.0.0/0) with no delegate
+// run and no record; an API failure fails the ADD.
+func TestAddPod(t *testing.T) {
+	apiErr := errors.New("connection refused")
+	tests := []struct {
+		name      string
+		args      string
+		pod       *kubeobj.Pod
+		podErr    error
+		wantOps   []string
+		wantErr   func(error) bool
+		wantEmpty bool
+		wantUID   string
+	}{
+		{
+			name: "UID mismatch fails",
+			pod:  &kubeobj.Pod{Namespace: "ns1", Name: "pod-1", UID: "recreated-uid"},
+			wantErr: func(err error) bool {
+				var e *PodUIDMismatchError
+				return errors.As(err, &e) && e.APIUID == "recreated-uid" && e.Sandbox == "uid-1"
+			},
+		},
+		{
+			name: "a config.source of api is not a static pod",
+			pod: &kubeobj.Pod{Namespace: "ns1", Name: "pod-1", UID: "recreated-uid",
+				Annotations: map[string]string{kubeobj.ConfigSourceAnnotation: "api"}},
+			wantErr: func(err error) bool { var e *PodUIDMismatchError; return errors.As(err, &e) },
+		},
+		{
+			name: "a static pod's mirror UID is accepted",
+			pod: &kubeobj.Pod{Namespace: "ns1", Name: "pod-1", UID: "mirror-uid",
+				Annotations: map[string]string{kubeobj.ConfigSourceAnnotation: "file"}},
+			wantOps: []string{"ADD cbr0 eth0"},
+			wantUID: "uid-1",
+		},
+		{
+			name:    "without K8S_POD_UID there is nothing to compare, and the API's UID is used",
+			args:    "K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=pod-1",
+			pod:     &kubeobj.Pod{Namespace: "ns1", Name: "pod-1", UID: "api-uid"},
+			wantOps: []string{"ADD cbr0 eth0"},
+			wantUID: "api-uid",
+		},
+		{
+			name:      "a deleted pod gets the empty result and nothing is attached",
+			wantEmpty: true,
+		},
+		{
+			name:    "an API failure fails the ADD",
+			pod:     testPod(""),
+			podErr:  apiErr,
+			wantErr: func(err error) bool { return errors.Is(err, apiErr) },
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			conf := defaultConf(t, dir, "")
+			kube := newFakeKube()
+			if tt.pod != nil {
+				kube.addPod(tt.pod)
+			}
+			kube.podErr = tt.podErr
+			args := tt.args
+			if args == "" {
+				args = podArgs
+			}
+			del := &fakeDelegates{}
+			e := newEngine(kube, del, conf)
+			res, err := e.Add(t.Context(), newRequest(t, request.Add, args), conf)
+			if diff := cmp.Diff(tt.wantOps, del.ops()); diff != "" {
+				t.Errorf("delegate calls (-want +got):\n%s", diff)
+			}
+			_, loadErr := e.Store.Load("c1")
+			if tt.wantErr != nil {
+				if !tt.wantErr(err) {
+					t.Errorf("Add error = %v (%T), not the one wanted", err, err)
+				}
+				if !errors.Is(loadErr, os.ErrNotExist) {
+					t.Errorf("a refused ADD left a record (Load error %v)", loadErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Add: %v", err)
+			}
+			if tt.wantEmpty {
+				data, err := json.Marshal(res)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := `{"cniVersion":"1.0.0","interfaces":[{"name":"eth0","sandbox":"` + testNetNS + `"}],` +
+					`"ips":[{"interface":0,"address":"0.0.0.0/0","gateway":"0.0.0.0"}]}`
+				var gotJSON, wantJSON any
+				if err := json.Unmarshal(data, &gotJSON); err != nil {
+					t.Fatal(err)
+				}
+				if err := json.Unmarshal([]byte(want), &wantJSON); err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(wantJSON, gotJSON); diff != "" {
+					t.Errorf("empty result (-want +got):\n%s", diff)
+				}
+				if !errors.Is(loadErr, os.ErrNotExist) {
+					t.Errorf("the deleted pod got a record (Load error %v)", loadErr)
+				}
+				if len(kube.events) != 0 || len(kube.patches) != 0 {
+					t.Errorf("the deleted pod got events %v or status %v", kube.events, kube.patches)
+				}
+				return
+			}
+			if loadErr != nil {
+				t.Errorf("record: %v", loadErr)
+			}
+			if got, _ := request.Args(del.added[0].CNIArgs).Get("K8S_POD_UID"); got != tt.wantUID {
+				t.Errorf("delegate K8S_POD_UID = %q, want %q", got, tt.wantUID)
+			}
+		})
+	}
+}
+
+// TestAddDelegatesOnly proves that without Kubernetes (Kube nil) ADD runs exactly
+// the inline delegates, reads no annotation and writes no status.
+func TestAddDelegatesOnly(t *testing.T) {
+	dir := t.TempDir()
+	conf := testConf(t, dir, "1.0.0", `,"delegates":[`+clusterDelegate+`,{"cniVersion":"1.0.0","name":"extra","type":"macvlan"}]`)
+	del := &fakeDelegates{}
+	e := newEngine(nil, del, conf)
+	res, err := e.Add(t.Context(), newRequest(t, request.Add, podArgs), conf)
+	if err != nil {
+		t.Fatalf("Add: %v", err)
+	}
+	if diff := cmp.Diff([]string{"ADD cbr0 eth0", "ADD extra net1"}, del.ops()); diff != "" {
+		t.Errorf("delegate calls (-want +got):\n%s", diff)
+	}
+	if res.Version() != "1.0.0" {
+		t.Errorf("result version %q", res.Version())
+	}
+	rec, err := e.Store.Load("c1")
+	if err != nil {
+		t.Fatalf("record: %v", err)
+	}
+	if rec.Pod.UID != "uid-1" {
+		t.Errorf("record pod UID %q, want the runtime's uid-1", rec.Pod.UID)
+	}
+}
+
+// TestAddInvalidSelection proves the handling of a networks annotation that is
+// not valid: ignored, with a Warning InvalidNetworkSelection event, when
+// strictNetworkSelection is off (the standard's "SHALL be ignored"); a
+// *SelectionError when it is on; and a conflict (ips with ipam-claim-reference,
+// R-4.1.2.1.11) always fails. A default-network annotation naming two networks
+// fails too.
+func TestAddInvalidSelection(t *testing.T) {
+	const (
+		invalid  = `[{"name":"net-a","mac":"not-a-mac"}]`
+		conflict = `[{"name":"net-a","ips":["10.1.1.5/24"],"ipam-claim-reference":"claim-1"}]`
+	)
+	tests := []struct {
+		name        string
+		extra       string
+		annotations map[string]string
+		wantOps     []string
+		wantEvents  []string
+		wantErr     func(error) bool
+	}{
+		{
+			name:        "R-4.1.2.1.4 an invalid annotation is ignored with a warning when not strict",
+			annotations: map[string]string{selection.NetworksAnnotation: invalid},
+			wantOps:     []string{"ADD cbr0 eth0"},
+			wantEvents:  []string{"Warning/InvalidNetworkSelection", "Normal/AddedInterface"},
+		},
+		{
+			name:        "R-4.1.2.1.4 an invalid annotation fails when strict",
+			extra:       `,"strictNetworkSelection":true`,
+			annotations: map[string]string{selection.NetworksAnnotation: invalid},
+			wantErr: func(err error) bool {
+				var se *SelectionError
+				var ie *selection.InvalidError
+				return errors.As(err, &se) && errors.As(err, &ie) && ie.Field == "mac"
+			},
+		},
+		{
+			name:        "R-4.1.2.1.11 ips with ipam-claim-reference fails even when not strict",
+			annotations: map[string]string{selection.NetworksAnnotation: conflict},
+			wantErr: func(err error) bool {
+				var se *SelectionError
+				var ce *selection.ConflictError
+				return errors.As(err, &se) && errors.As(err, &ce)
+			},
+		},
+		{
+			name:        "R-4.1.2.1.11 ips with ipam-claim-reference fails when strict",
+			extra:       `,"strictNetworkSelection":true`,
+			annotations: map[string]string{selection.NetworksAnnotation: conflict},
+			wantErr: func(err error) bool {
+				var ce *selection.ConflictError
+				return errors.As(err, &ce)
+			},
+		},
+		{
+			name:        "a default-network annotation naming two networks fails",
+			annotations: map[string]string{selection.DefaultNetworkAnnotation: "alt,alt2"},
+			wantErr: func(err error) bool {
+				var se *SelectionError
+				return errors.As(err, &se) && strings.Contains(err.Error(), selection.DefaultNetworkAnnotation)
+			},
+		},
+		{
+			name:        "a default-network annotation replaces the cluster network",
+			annotations: map[string]string{selection.DefaultNetworkAnnotation: "alt", selection.NetworksAnnotation: "net-a"},
+			wantOps:     []string{"ADD kube-system/alt eth0", "ADD ns1/net-a net1"},
+			wantEvents:  []string{"Normal/AddedInterface", "Normal/AddedInterface"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			conf := defaultConf(t, dir, tt.extra)
+			kube := newFakeKube()
+			pod := testPod("")
+			pod.Annotations = tt.annotations
+			kube.addPod(pod)
+			kube.addNAD("ns1", "net-a", `{"cniVersion":"1.0.0","type":"macvlan","capabilities":{"ips":true,"mac":true}}`)
+			kube.addNAD("kube-system", "alt", `{"cniVersion":"1.0.0","type":"calico"}`)
+			del := &fakeDelegates{}
+			e := newEngine(kube, del, conf)
+			_, err := e.Add(t.Context(), newRequest(t, request.Add, podArgs), conf)
+			if diff := cmp.Diff(tt.wantOps, del.ops()); diff != "" {
+				t.Errorf("delegate calls (-want +got):\n%s", diff)
+			}
+			if tt.wantErr != nil {
+				if !tt.wantErr(err) {
+					t.Errorf("Add error = %v (%T), not the one wanted", err, err)
+				}
+				if _, loadErr := e.Store.Load("c1"); !errors.Is(loadErr, os.ErrNotExist) {
+					t.Errorf("a refused ADD left a record (Load error %v)", loadErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Add: %v", err)
+			}
+			if diff := cmp.Diff(tt.wantEvents, kube.reasons()); diff != "" {
+				t.Errorf("events (-want +got):\n%s", diff)
+			}
+			for _, ev := range kube.events {
+				if ev.Reason == ReasonInvalidSelection && !strings.Contains(ev.Message, "mac") {
+					t.Errorf("InvalidNetworkSelection event %q does not name the field", ev.Message)
+				}
+			}
+		})
+	}
+}
+
+// TestAddResolveFailure proves that a network that cannot be resolved fails the
+// ADD before any delegate runs or any record is written, with the pod named in
+// the error and a Warning event: upstream's NoNetworkFound for a missing network,
+// NetworkAttachmentFailed otherwise (here a namespace isolation refusal, R-7.4).
+func TestAddResolveFailure(t *testing.T) {
+	tests := []struct {
+		name       string
+		extra      string
+		networks   string
+		wantErr    any
+		wantReason string
+	}{
+		{
+			name:       "R-3.4.1 a missing NAD",
+			networks:   "missing",
+			wantErr:    new(*attach.NetworkNotFoundError),
+			wantReason: ReasonNoNetworkFound,
+		},
+		{
+			name:       "R-7.4 a refused NAD",
+			extra:      `,"namespaceIsolation":true`,
+			networks:   "other/net-a",
+			wantErr:    new(*attach.RefusedError),
+			wantReason: ReasonAttachFailed,
+		},
+		{
+			name:       "R-4.1.2.1.3 a missing capability",
+			networks:   `[{"name":"net-a","ips":["10.1.1.5/24"]}]`,
+			wantErr:    new(*attach.CapabilityError),
+			wantReason: ReasonAttachFailed,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			conf := defaultConf(t, dir, tt.extra)
+			kube := newFakeKube()
+			kube.addPod(testPod(tt.networks))
+			kube.addNAD("ns1", "net-a", `{"cniVersion":"1.0.0","type":"macvlan"}`)
+			kube.addNAD("other", "net-a", `{"cniVersion":"1.0.0","type":"macvlan"}`)
+			del := &fakeDelegates{}
+			e := newEngine(kube, del, conf)
+			_, err := e.Add(t.Context(), newRequest(t, request.Add, podArgs), conf)
+			if !errors.As(err, tt.wantErr) {
+				t.Fatalf("Add error = %v, want %T", err, tt.wantErr)
+			}
+			if !strings.Contains(err.Error(), "ns1/pod-1") {
+				t.Errorf("error %q does not name the pod", err)
+			}
+			if len(del.calls) != 0 {
+				t.Errorf("delegates ran: %v", del.ops())
+			}
+			if _, loadErr := e.Store.Load("c1"); !errors.Is(loadErr, os.ErrNotExist) {
+				t.Errorf("a failed resolution left a record (Load error %v)", loadErr)
+			}
+			if diff := cmp.Diff([]string{EventWarning + "/" + tt.wantReason}, kube.reasons()); diff != "" {
+				t.Errorf("events (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestAddReadiness proves that ADD waits for the readiness indicator file: it
+// proceeds when the file exists, fails with *NotReadyError once
+// readinessIndicatorTimeout has passed without it (R-6.1.2), and stops waiting
+// when the request is cancelled.
+func TestAddReadiness(t *testing.T) {
+	t.Run("R-6.1.2 a missing file fails after the timeout", func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "ready")
+		conf := defaultConf(t, dir, `,"readinessindicatorfile":`+quote(path)+`,"readinessIndicatorTimeout":"300ms"`)
+		kube := standardKube()
+		del := &fakeDelegates{}
+		start := time.Now()
+		_, err := newEngine(kube, del, conf).Add(t.Context(), newRequest(t, request.Add, podArgs), conf)
+		elapsed := time.Since(start)
+		var nr *NotReadyError
+		if !errors.As(err, &nr) {
+			t.Fatalf("Add error = %v, want *NotReadyError", err)
+		}
+		if nr.Path != path || nr.Waited != "300ms" {
+			t.Errorf("NotReadyError %+v, want path %s waited 300ms", nr, path)
+		}
+		if elapsed < 300*time.Millisecond || elapsed > 5*time.Second {
+			t.Errorf("waited %v for a 300ms timeout", elapsed)
+		}
+		if len(del.calls) != 0 || kube.podReads != 0 {
+			t.Errorf("a not ready ADD went on: delegates %v, pod reads %d", del.ops(), kube.podReads)
+		}
+	})
+	t.Run("R-6.1.2 an existing file lets ADD proceed", func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "ready")
+		if err := os.WriteFile(path, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		conf := defaultConf(t, dir, `,"readinessindicatorfile":`+quote(path)+`,"readinessIndicatorTimeout":"300ms"`)
+		del := &fakeDelegates{}
+		if _, err := newEngine(standardKube(), del, conf).Add(t.Context(), newRequest(t, request.Add, podArgs), conf); err != nil {
+			t.Fatalf("Add: %v", err)
+		}
+		if diff := cmp.Diff(standardOps, del.ops()); diff != "" {
+			t.Errorf("delegate calls (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("a file appearing while waiting lets ADD proceed", func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "ready")
+		conf := defaultConf(t, dir, `,"readinessindicatorfile":`+quote(path)+`,"readinessIndicatorTimeout":"10s"`)
+		timer := time.AfterFunc(300*time.Millisecond, func() { _ = os.WriteFile(path, nil, 0o644) })
+		defer timer.Stop()
+		if _, err := newEngine(standardKube(), &fakeDelegates{}, conf).Add(t.Context(), newRequest(t, request.Add, podArgs), conf); err != nil {
+			t.Fatalf("Add: %v", err)
+		}
+	})
+	t.Run("a cancelled request stops waiting", func(t *testing.T) {
+		dir := t.TempDir()
+		conf := defaultConf(t, dir, `,"readinessindicatorfile":`+quote(filepath.Join(dir, "ready"))+`,"readinessIndicatorTimeout":"45s"`)
+		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, err := newEngine(standardKube(), &fakeDelegates{}, conf).Add(ctx, newRequest(t, request.Add, podArgs), conf)
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Add error = %v, want the context's deadline", err)
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Errorf("waited %v after the request was cancelled", time.Since(start))
+		}
+	})
+}
+
+// quote returns s as a JSON string.
+func quote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// TestAddRecordFailureRunsNothing proves that when the record cannot be written
+// no delegate runs: an attachment made without a record could not be undone by a
+// DEL after a crash.
+func TestAddRecordFailureRunsNothing(t *testing.T) {
+	dir := t.TempDir()
+	conf := defaultConf(t, dir, "")
+	// cniDir is a file, so the record folder cannot be created in it.
+	if err := os.WriteFile(conf.CNIDir, []byte("not a folder"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kube := standardKube()
+	del := &fakeDelegates{}
+	_, err := newEngine(kube, del, conf).Add(t.Context(), newRequest(t, request.Add, podArgs), conf)
+	if err == nil || !strings.Contains(err.Error(), "recording attachments") || !strings.Contains(err.Error(), "ns1/pod-1") {
+		t.Errorf("Add error = %v, want a record failure naming the pod", err)
+	}
+	if len(del.calls) != 0 {
+		t.Errorf("delegates ran without a record: %v", del.ops())
+	}
+	if len(kube.patches) != 0 {
+		t.Errorf("network-status written: %v", kube.patches)
+	}
+}

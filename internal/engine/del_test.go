@@ -1,0 +1,359 @@
+package engine
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containernetworking/cni/pkg/types"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/polynet-cni/polynet/internal/config"
+	"github.com/polynet-cni/polynet/internal/kubeobj"
+	"github.com/polynet-cni/polynet/internal/request"
+	"github.com/polynet-cni/polynet/internal/store"
+)
+
+// reverseDels are the delegate DELs of the standard pod, in the order DEL runs
+// them.
+var reverseDels = []string{"DEL ns1/net-b net2", "DEL ns1/net-a net1", "DEL cbr0 eth0"}
+
+// TestDelFromRecord proves R-7.2b and the record's purpose: DEL tears down every
+// attachment from the record, in reverse order, with the exact recorded
+// attachments, needing neither the pod, its NADs, the netns nor the API; the
+// record is removed afterwards.
+func TestDelFromRecord(t *testing.T) {
+	dir := t.TempDir()
+	conf := defaultConf(t, dir, "")
+	kube := standardKube()
+	del := &fakeDelegates{}
+	e := newEngine(kube, del, conf)
+	if _, err := e.Add(t.Context(), newRequest(t, request.Add, podArgs), conf); err != nil {
+		t.Fatalf("Add: %v", err)
+	}
+	rec, err := e.Store.Load("c1")
+	if err != nil {
+		t.Fatalf("record after ADD: %v", err)
+	}
+
+	// The pod, its NADs and the API all go away; DEL still knows everything.
+	kube.pods, kube.nads = map[string]*kubeobj.Pod{}, map[string]*kubeobj.NAD{}
+	kube.podErr = errors.New("API server unreachable")
+	del.calls, del.dels = nil, nil
+	if err := e.Del(t.Context(), newRequest(t, request.Del, podArgs), conf); err != nil {
+		t.Fatalf("Del: %v", err)
+	}
+	if diff := cmp.Diff(reverseDels, del.ops()); diff != "" {
+		t.Errorf("delegate calls (-want +got):\n%s", diff)
+	}
+	want := slices.Clone(rec.Attachments)
+	slices.Reverse(want)
+	if diff := cmp.Diff(want, del.dels); diff != "" {
+		t.Errorf("DEL attachments differ from the record's (-record +got):\n%s", diff)
+	}
+	for _, c := range del.calls {
+		if c.ContainerID != "c1" || c.NetNS != "" {
+			t.Errorf("DEL of %s in sandbox %q netns %q, want c1 and the request's empty netns", c.Network, c.ContainerID, c.NetNS)
+		}
+	}
+	if kube.podReads != 1 {
+		t.Errorf("DEL read the pod %d more times; it must work from the record alone", kube.podReads-1)
+	}
+	if _, err := e.Store.Load("c1"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("record after a successful DEL: Load error = %v, want not exist", err)
+	}
+}
+
+// TestDelContinuesAfterFailure proves R-7.2b: one failed DEL does not stop the
+// others, every failure is returned in a *DetachError (delegate codes reachable),
+// and the record is kept so a retried DEL finishes the job and then removes it.
+func TestDelContinuesAfterFailure(t *testing.T) {
+	dir := t.TempDir()
+	conf := defaultConf(t, dir, "")
+	del := &fakeDelegates{}
+	e := newEngine(standardKube(), del, conf)
+	if _, err := e.Add(t.Context(), newRequest(t, request.Add, podArgs), conf); err != nil {
+		t.Fatalf("Add: %v", err)
+	}
+	del.calls = nil
+	del.delErr = map[string]error{
+		"ns1/net-b": &types.Error{Code: types.ErrTryAgainLater, Msg: "device busy"},
+		"cbr0":      errors.New("bridge plugin crashed"),
+	}
+	err := e.Del(t.Context(), newRequest(t, request.Del, podArgs), conf)
+	if diff := cmp.Diff(reverseDels, del.ops()); diff != "" {
+		t.Errorf("delegate calls (-want +got):\n%s", diff)
+	}
+	var de *DetachError
+	if !errors.As(err, &de) {
+		t.Fatalf("Del error = %v, want *DetachError", err)
+	}
+	if de.ContainerID != "c1" || len(de.Failed) != 2 {
+		t.Errorf("DetachError for %q with %d failures, want c1 with 2: %v", de.ContainerID, len(de.Failed), de)
+	}
+	var te *types.Error
+	if !errors.As(err, &te) || te.Code != types.ErrTryAgainLater {
+		t.Errorf("the delegate's *types.Error is not reachable through %v", err)
+	}
+	for _, s := range []string{`"ns1/net-b"`, "net2", "device busy", `"cbr0"`, "eth0", "bridge plugin crashed"} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error %q does not mention %s", err, s)
+		}
+	}
+	if strings.Contains(err.Error(), `"ns1/net-a"`) {
+		t.Errorf("error %q mentions ns1/net-a, whose DEL succeeded", err)
+	}
+	if _, err := e.Store.Load("c1"); err != nil {
+		t.Errorf("record removed after a failed DEL: %v", err)
+	}
+
+	// The retry succeeds and removes the record.
+	del.calls, del.delErr = nil, nil
+	if err := e.Del(t.Context(), newRequest(t, request.Del, podArgs), conf); err != nil {
+		t.Fatalf("retried Del: %v", err)
+	}
+	if diff := cmp.Diff(reverseDels, del.ops()); diff != "" {
+		t.Errorf("retried DEL calls (-want +got):\n%s", diff)
+	}
+	if _, err := e.Store.Load("c1"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("record after the retried DEL: Load error = %v, want not exist", err)
+	}
+}
+
+// TestDelTwice proves that a second DEL, with no record left and the pod gone,
+// succeeds without calling any delegate.
+func TestDelTwice(t *testing.T) {
+	dir := t.TempDir()
+	conf := defaultConf(t, dir, "")
+	kube := standardKube()
+	del := &fakeDelegates{}
+	e := newEngine(kube, del, conf)
+	if _, err := e.Add(t.Context(), newRequest(t, request.Add, podArgs), conf); err != nil {
+		t.Fatalf("Add: %v", err)
+	}
+	if err := e.Del(t.Context(), newRequest(t, request.Del, podArgs), conf); err != nil {
+		t.Fatalf("first Del: %v", err)
+	}
+	delete(kube.pods, "ns1/pod-1")
+	del.calls = nil
+	if err := e.Del(t.Context(), newRequest(t, request.Del, podArgs), conf); err != nil {
+		t.Errorf("second Del: %v", err)
+	}
+	if len(del.calls) != 0 {
+		t.Errorf("second DEL called delegates: %v", del.ops())
+	}
+}
+
+// TestDelCorruptRecord proves that a record that cannot be trusted fails the DEL
+// with *store.CorruptError, calls no delegate (tearing down from a guess could
+// release what belongs to another sandbox) and keeps the file for inspection.
+func TestDelCorruptRecord(t *testing.T) {
+	tests := []struct {
+		name    string
+		corrupt func(t *testing.T, path string)
+	}{
+		{
+			name: "truncated",
+			corrupt: func(t *testing.T, path string) {
+				data, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, data[:len(data)/2], 0o600); err != nil {
+					t.Fatal(err)
+				}
+			},
+		},
+		{
+			name: "altered",
+			corrupt: func(t *testing.T, path string) {
+				data, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				altered := strings.Replace(string(data), `"ifName":"net2"`, `"ifName":"net9"`, 1)
+				if altered == string(data) {
+					t.Fatal("nothing to alter")
+				}
+				if err := os.WriteFile(path, []byte(altered), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			},
+		},
+		{
+			name: "empty",
+			corrupt: func(t *testing.T, path string) {
+				if err := os.WriteFile(path, nil, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			conf := defaultConf(t, dir, "")
+			del := &fakeDelegates{}
+			e := newEngine(standardKube(), del, conf)
+			if _, err := e.Add(t.Context(), newRequest(t, request.Add, podArgs), conf); err != nil {
+				t.Fatalf("Add: %v", err)
+			}
+			path := e.Store.Path("c1")
+			tt.corrupt(t, path)
+			del.calls = nil
+			err := e.Del(t.Context(), newRequest(t, request.Del, podArgs), conf)
+			var ce *store.CorruptError
+			if !errors.As(err, &ce) {
+				t.Fatalf("Del error = %v, want *store.CorruptError", err)
+			}
+			if len(del.calls) != 0 {
+				t.Errorf("delegates ran from a corrupt record: %v", del.ops())
+			}
+			if _, err := os.Stat(path); err != nil {
+				t.Errorf("the corrupt record was not kept: %v", err)
+			}
+		})
+	}
+}
+
+// TestDelWithoutRecord proves DEL of a sandbox with no record (a record lost, or
+// attached before an upgrade): the attachments are resolved again when possible,
+// from the pod in the API or the inline delegates, and deleted in reverse; when
+// the selected networks no longer resolve, the cluster network still is; when
+// the pod cannot be known there is nothing of ours to undo and DEL succeeds.
+func TestDelWithoutRecord(t *testing.T) {
+	tests := []struct {
+		name     string
+		conf     string // extra keys; the inline cbr0 delegate when empty
+		kube     func() *fakeKube
+		args     string
+		failDel  string
+		wantOps  []string
+		wantFail bool
+	}{
+		{
+			name:    "R-7.2b pod present: its attachments are resolved and deleted in reverse",
+			kube:    standardKube,
+			wantOps: reverseDels,
+		},
+		{
+			name: "selected networks that no longer resolve leave the cluster network",
+			kube: func() *fakeKube {
+				k := standardKube()
+				delete(k.nads, "ns1/net-b")
+				return k
+			},
+			wantOps: []string{"DEL cbr0 eth0"},
+		},
+		{
+			name: "an invalid annotation leaves the cluster network",
+			conf: `,"strictNetworkSelection":true`,
+			kube: func() *fakeKube {
+				k := standardKube()
+				k.addPod(testPod(`[{"name":"net-a","mac":"bogus"}]`))
+				return k
+			},
+			wantOps: []string{"DEL cbr0 eth0"},
+		},
+		{
+			name:    "no pod: nothing to undo",
+			kube:    newFakeKube,
+			wantOps: nil,
+		},
+		{
+			name: "a recreated pod (UID mismatch) is not ours: nothing to undo",
+			kube: func() *fakeKube {
+				k := standardKube()
+				k.pods["ns1/pod-1"].UID = "recreated-uid"
+				return k
+			},
+			wantOps: nil,
+		},
+		{
+			name: "an unreachable API: nothing to undo",
+			kube: func() *fakeKube {
+				k := standardKube()
+				k.podErr = errors.New("connection refused")
+				return k
+			},
+			wantOps: nil,
+		},
+		{
+			name:    "no pod in CNI_ARGS: nothing to undo",
+			kube:    standardKube,
+			args:    "IgnoreUnknown=1",
+			wantOps: nil,
+		},
+		{
+			name:    "delegates-only mode: the inline delegates, in reverse",
+			conf:    `,"delegates":[` + clusterDelegate + `,{"cniVersion":"1.0.0","name":"extra","type":"macvlan"}]`,
+			wantOps: []string{"DEL extra net1", "DEL cbr0 eth0"},
+		},
+		{
+			name:     "R-7.2b a failure is reported after trying every attachment",
+			kube:     standardKube,
+			failDel:  "ns1/net-a",
+			wantOps:  reverseDels,
+			wantFail: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			var conf *config.PluginConf
+			if strings.Contains(tt.conf, "delegates") {
+				conf = testConf(t, dir, "1.0.0", tt.conf)
+			} else {
+				conf = defaultConf(t, dir, tt.conf)
+			}
+			var kube *fakeKube
+			if tt.kube != nil {
+				kube = tt.kube()
+			}
+			del := &fakeDelegates{delErr: map[string]error{}}
+			if tt.failDel != "" {
+				del.delErr[tt.failDel] = errors.New("DEL failed")
+			}
+			args := tt.args
+			if args == "" {
+				args = podArgs
+			}
+			err := newEngine(kube, del, conf).Del(t.Context(), newRequest(t, request.Del, args), conf)
+			if diff := cmp.Diff(tt.wantOps, del.ops()); diff != "" {
+				t.Errorf("delegate calls (-want +got):\n%s", diff)
+			}
+			if tt.wantFail {
+				var de *DetachError
+				if !errors.As(err, &de) || len(de.Failed) != 1 {
+					t.Errorf("Del error = %v, want a *DetachError with one failure", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Errorf("Del: %v", err)
+			}
+		})
+	}
+}
+
+// TestDelDoesNotWaitForReadiness proves that DEL never waits for the readiness
+// indicator file: teardown must not be blocked by the cluster network.
+func TestDelDoesNotWaitForReadiness(t *testing.T) {
+	dir := t.TempDir()
+	conf := defaultConf(t, dir, `,"readinessindicatorfile":`+quote(filepath.Join(dir, "never"))+`,"readinessIndicatorTimeout":"45s"`)
+	del := &fakeDelegates{}
+	start := time.Now()
+	if err := newEngine(standardKube(), del, conf).Del(t.Context(), newRequest(t, request.Del, podArgs), conf); err != nil {
+		t.Fatalf("Del: %v", err)
+	}
+	if waited := time.Since(start); waited > 2*time.Second {
+		t.Errorf("DEL took %v with a missing readiness file", waited)
+	}
+	if diff := cmp.Diff(reverseDels, del.ops()); diff != "" {
+		t.Errorf("delegate calls (-want +got):\n%s", diff)
+	}
+}

@@ -1,0 +1,250 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/containernetworking/cni/pkg/types"
+	current "github.com/containernetworking/cni/pkg/types/100"
+
+	"github.com/polynet-cni/polynet/internal/config"
+	"github.com/polynet-cni/polynet/internal/kubeobj"
+	"github.com/polynet-cni/polynet/internal/request"
+	"github.com/polynet-cni/polynet/internal/store"
+)
+
+// patchCall is one PatchNetworkStatus call.
+type patchCall struct {
+	Ref   kubeobj.PodRef
+	Value string
+}
+
+// eventCall is one recorded event.
+type eventCall struct {
+	Ref     kubeobj.PodRef
+	Type    string
+	Reason  string
+	Message string
+}
+
+// fakeKube is an in-memory Kubernetes: pods and NADs keyed "namespace/name",
+// missing ones are *kubeobj.NotFoundError; it records patches and events and
+// fails the calls it is told to.
+type fakeKube struct {
+	pods     map[string]*kubeobj.Pod
+	nads     map[string]*kubeobj.NAD
+	podErr   error
+	patchErr error
+	eventErr error
+
+	podReads int
+	patches  []patchCall
+	events   []eventCall
+}
+
+func newFakeKube() *fakeKube {
+	return &fakeKube{pods: map[string]*kubeobj.Pod{}, nads: map[string]*kubeobj.NAD{}}
+}
+
+func (k *fakeKube) addPod(p *kubeobj.Pod) { k.pods[p.Namespace+"/"+p.Name] = p }
+
+func (k *fakeKube) addNAD(namespace, name, config string) {
+	k.nads[namespace+"/"+name] = &kubeobj.NAD{Namespace: namespace, Name: name, Config: config}
+}
+
+func (k *fakeKube) NAD(_ context.Context, namespace, name string) (*kubeobj.NAD, error) {
+	if n, ok := k.nads[namespace+"/"+name]; ok {
+		return n, nil
+	}
+	return nil, &kubeobj.NotFoundError{Kind: "NetworkAttachmentDefinition", Namespace: namespace, Name: name}
+}
+
+func (k *fakeKube) Pod(_ context.Context, namespace, name string) (*kubeobj.Pod, error) {
+	k.podReads++
+	if k.podErr != nil {
+		return nil, k.podErr
+	}
+	if p, ok := k.pods[namespace+"/"+name]; ok {
+		return p, nil
+	}
+	return nil, &kubeobj.NotFoundError{Kind: "Pod", Namespace: namespace, Name: name}
+}
+
+func (k *fakeKube) PatchNetworkStatus(_ context.Context, ref kubeobj.PodRef, value string) error {
+	k.patches = append(k.patches, patchCall{Ref: ref, Value: value})
+	return k.patchErr
+}
+
+func (k *fakeKube) Event(_ context.Context, ref kubeobj.PodRef, eventType, reason, message string) error {
+	k.events = append(k.events, eventCall{Ref: ref, Type: eventType, Reason: reason, Message: message})
+	return k.eventErr
+}
+
+// reasons returns "Type/Reason" of every event, in order.
+func (k *fakeKube) reasons() []string {
+	var out []string
+	for _, e := range k.events {
+		out = append(out, e.Type+"/"+e.Reason)
+	}
+	return out
+}
+
+// delegateCall is one delegate call: "ADD" or "DEL", with what it was given.
+type delegateCall struct {
+	Op          string
+	Network     string
+	IfName      string
+	ContainerID string
+	NetNS       string
+}
+
+// fakeDelegates records calls in order and returns scripted results and errors
+// per network; a network without a scripted result gets a 1.0.0 result with its
+// interface in the sandbox and the address 10.0.0.<n>/24, n counting ADDs.
+type fakeDelegates struct {
+	results map[string]types.Result
+	addErr  map[string]error
+	delErr  map[string]error
+	// beforeAdd, when set, runs at the start of every ADD.
+	beforeAdd func(sb store.Sandbox, a store.Attachment)
+
+	calls []delegateCall
+	added []store.Attachment
+	dels  []store.Attachment
+}
+
+func (d *fakeDelegates) Add(_ context.Context, sb store.Sandbox, a store.Attachment) (types.Result, error) {
+	if d.beforeAdd != nil {
+		d.beforeAdd(sb, a)
+	}
+	d.calls = append(d.calls, delegateCall{"ADD", a.Network, a.IfName, sb.ContainerID, sb.NetNS})
+	d.added = append(d.added, a)
+	if err := d.addErr[a.Network]; err != nil {
+		return nil, err
+	}
+	if r, ok := d.results[a.Network]; ok {
+		return r, nil
+	}
+	return defaultResult(len(d.added), a.IfName, sb.NetNS), nil
+}
+
+func (d *fakeDelegates) Del(_ context.Context, sb store.Sandbox, a store.Attachment) error {
+	d.calls = append(d.calls, delegateCall{"DEL", a.Network, a.IfName, sb.ContainerID, sb.NetNS})
+	d.dels = append(d.dels, a)
+	return d.delErr[a.Network]
+}
+
+// ops returns "OP network ifName" of every call, in order.
+func (d *fakeDelegates) ops() []string {
+	var out []string
+	for _, c := range d.calls {
+		out = append(out, c.Op+" "+c.Network+" "+c.IfName)
+	}
+	return out
+}
+
+// defaultResult is the fake delegates' result for the n-th ADD.
+func defaultResult(n int, ifName, netns string) *current.Result {
+	zero := 0
+	return &current.Result{
+		CNIVersion: "1.0.0",
+		Interfaces: []*current.Interface{{Name: ifName, Mac: fmt.Sprintf("02:00:00:00:00:%02x", n), Sandbox: netns}},
+		IPs: []*current.IPConfig{{
+			Interface: &zero,
+			Address:   net.IPNet{IP: net.IPv4(10, 0, 0, byte(n)), Mask: net.CIDRMask(24, 32)},
+			Gateway:   net.IPv4(10, 0, 0, 254),
+		}},
+	}
+}
+
+// testNow is the engine's clock in tests.
+var testNow = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+
+// newEngine builds an engine over the fakes and a real store in the conf's cniDir;
+// kube nil means delegates-only mode.
+func newEngine(kube *fakeKube, del *fakeDelegates, conf *config.PluginConf) *Engine {
+	e := &Engine{
+		Delegates: del,
+		Store:     store.New(conf.CNIDir),
+		Log:       slog.New(slog.DiscardHandler),
+		Now:       func() time.Time { return testNow },
+	}
+	if kube != nil {
+		e.Kube = kube
+	}
+	return e
+}
+
+// clusterDelegate is the inline cluster network of the tests.
+const clusterDelegate = `{"cniVersion":"1.0.0","name":"cbr0","type":"bridge"}`
+
+// testConf parses a plugin configuration with config.ParsePlugin, so defaults
+// apply, with cniDir and confDir under dir and the given cniVersion; extra is
+// appended to the object's keys and must start with a comma, and must name the
+// cluster network ("delegates" or "clusterNetwork").
+func testConf(t *testing.T, dir, cniVersion, extra string) *config.PluginConf {
+	t.Helper()
+	text := fmt.Sprintf(`{"cniVersion":%q,"name":"multus","type":"multus","cniDir":%q,"confDir":%q%s}`,
+		cniVersion, filepath.Join(dir, "cni"), filepath.Join(dir, "conf"), extra)
+	conf, err := config.ParsePlugin([]byte(text))
+	if err != nil {
+		t.Fatalf("ParsePlugin(%s): %v", text, err)
+	}
+	return conf
+}
+
+// defaultConf is testConf with the inline cbr0 delegate and cniVersion 1.0.0.
+func defaultConf(t *testing.T, dir, extra string) *config.PluginConf {
+	t.Helper()
+	return testConf(t, dir, "1.0.0", `,"delegates":[`+clusterDelegate+`]`+extra)
+}
+
+// podArgs are the CNI_ARGS of the test pod.
+const podArgs = "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=pod-1;K8S_POD_INFRA_CONTAINER_ID=c1;K8S_POD_UID=uid-1"
+
+// testNetNS is the sandbox's netns path.
+const testNetNS = "/var/run/netns/c1"
+
+// newRequest builds a request with request.FromEnv: container c1, CNI_IFNAME
+// eth0, the netns only for ADD.
+func newRequest(t *testing.T, command, cniArgs string) *request.Request {
+	t.Helper()
+	env := map[string]string{
+		"CNI_CONTAINERID": "c1",
+		"CNI_IFNAME":      "eth0",
+		"CNI_PATH":        "/opt/cni/bin",
+		"CNI_ARGS":        cniArgs,
+	}
+	if command == request.Add {
+		env["CNI_NETNS"] = testNetNS
+	}
+	req, err := request.FromEnv(command, func(k string) string { return env[k] }, nil)
+	if err != nil {
+		t.Fatalf("FromEnv: %v", err)
+	}
+	return req
+}
+
+// testPod is the pod podArgs name, selecting the given networks annotation.
+func testPod(networks string) *kubeobj.Pod {
+	p := &kubeobj.Pod{Namespace: "ns1", Name: "pod-1", UID: "uid-1", Annotations: map[string]string{}}
+	if networks != "" {
+		p.Annotations["k8s.v1.cni.cncf.io/networks"] = networks
+	}
+	return p
+}
+
+// standardKube is a cluster with the test pod selecting net-a and net-b, both
+// existing in ns1.
+func standardKube() *fakeKube {
+	k := newFakeKube()
+	k.addPod(testPod("net-a,net-b"))
+	k.addNAD("ns1", "net-a", `{"cniVersion":"1.0.0","type":"macvlan","master":"eth1"}`)
+	k.addNAD("ns1", "net-b", `{"cniVersion":"1.0.0","plugins":[{"type":"ipvlan"},{"type":"tuning"}]}`)
+	return k
+}
