@@ -124,6 +124,20 @@ func clusterNetworks(ctx context.Context, in Input) ([]Planned, error) {
 	return out, nil
 }
 
+// ClusterNetwork resolves the cluster default network alone, for commands that
+// concern no pod (STATUS, GC).
+func ClusterNetwork(ctx context.Context, in Input) (Planned, error) {
+	in.Pod, in.DefaultNetwork, in.Selections = nil, nil, nil
+	conf := *in.Conf
+	conf.DefaultNetworks = nil
+	in.Conf = &conf
+	out, err := clusterNetworks(ctx, in)
+	if err != nil {
+		return Planned{}, err
+	}
+	return out[0], nil
+}
+
 // inSystemNamespace reports whether the pod's namespace is one of systemNamespaces,
 // whose pods do not get defaultNetworks. (Upstream compares the pod's name with the
 // list by mistake, a QUIRK not copied.)

@@ -7,6 +7,7 @@ package cnicode
 // Codes from the CNI spec that we use deliberately.
 const (
 	IncompatibleVersion  uint = 1
+	UnknownContainer     uint = 3
 	InvalidEnvironment   uint = 4
 	IOFailure            uint = 5
 	DecodingFailure      uint = 6

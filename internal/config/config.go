@@ -38,6 +38,16 @@ const (
 	DefaultAPIRetryBudget = 10 * time.Second
 	// DefaultReadinessTimeout bounds how long ADD waits for the readiness indicator file.
 	DefaultReadinessTimeout = 45 * time.Second
+	// DefaultGCGracePeriod spares records younger than this from GC: an ADD may
+	// have started after the runtime took its list of valid attachments.
+	DefaultGCGracePeriod = time.Minute
+	// DefaultDeviceInfoDir is the device-info spec's base folder (D-4.1, D-4.2).
+	DefaultDeviceInfoDir = "/var/run/k8s.cni.cncf.io/devinfo"
+	// DefaultPodResourcesSocket is kubelet's PodResources API.
+	DefaultPodResourcesSocket = "/var/lib/kubelet/pod-resources/kubelet.sock"
+	// DefaultKubeletCheckpoint is kubelet's device-plugin checkpoint file, read
+	// when the PodResources API is not available.
+	DefaultKubeletCheckpoint = "/var/lib/kubelet/device-plugins/kubelet_internal_checkpoint"
 )
 
 // Log levels the logLevel key accepts, from the most to the least verbose. They
@@ -107,8 +117,9 @@ type PluginConf struct {
 	Capabilities map[string]bool `json:"capabilities"`
 	// RuntimeConfig holds what the runtime sent for the declared capabilities.
 	RuntimeConfig map[string]json.RawMessage `json:"runtimeConfig"`
-	// RetryDeleteOnError keeps the scratch cache when a delegate's DEL fails, so
-	// the runtime's retry still knows the delegates.
+	// RetryDeleteOnError is accepted for compatibility. Upstream drops its cache
+	// after a failed DEL unless it is set; we always keep the attachment record
+	// until every delegate's DEL has succeeded, so a retried DEL can finish.
 	RetryDeleteOnError bool `json:"retryDeleteOnError"`
 	// AuxiliaryCNIChainName enables the auxiliary CNI chain of that name.
 	AuxiliaryCNIChainName string `json:"auxiliaryCNIChainName"`
@@ -125,9 +136,35 @@ type PluginConf struct {
 	// ReadinessIndicatorTimeout bounds how long ADD waits for
 	// ReadinessIndicatorFile. Ours, like APITimeout.
 	ReadinessIndicatorTimeout Duration `json:"readinessIndicatorTimeout"`
-	// StrictNetworkSelection fails ADD on an invalid networks annotation instead
-	// of ignoring it as upstream does.
+	// StrictNetworkSelection fails ADD on an invalid networks annotation, as
+	// upstream does, instead of ignoring it as the standard says.
 	StrictNetworkSelection bool `json:"strictNetworkSelection"`
+	// ValidAttachments is what the runtime still uses, given to GC (CNI 1.1:
+	// "cni.dev/valid-attachments"; libcni also writes the spec's earlier name
+	// "cni.dev/attachments", read when the first is absent).
+	ValidAttachments       []Attachment `json:"cni.dev/valid-attachments,omitempty"`
+	LegacyValidAttachments []Attachment `json:"cni.dev/attachments,omitempty"`
+	// GCGracePeriod spares records younger than this from GC. Ours.
+	GCGracePeriod Duration `json:"gcGracePeriod"`
+	// DeviceInfoDir, PodResourcesSocket and KubeletCheckpoint locate device
+	// information; ours, for nodes (and tests) that keep them elsewhere.
+	DeviceInfoDir      string `json:"deviceInfoDir"`
+	PodResourcesSocket string `json:"podResourcesSocket"`
+	KubeletCheckpoint  string `json:"kubeletCheckpoint"`
+}
+
+// Attachment names one attachment the runtime considers valid.
+type Attachment struct {
+	ContainerID string `json:"containerID"`
+	IfName      string `json:"ifname"`
+}
+
+// Valid returns the attachments given to GC.
+func (c *PluginConf) Valid() []Attachment {
+	if c.ValidAttachments != nil {
+		return c.ValidAttachments
+	}
+	return c.LegacyValidAttachments
 }
 
 // LogOptions controls rotation of the log file. The fields are pointers so that
@@ -177,6 +214,10 @@ func defaults() PluginConf {
 		APITimeout:                Duration{DefaultAPITimeout},
 		APIRetryBudget:            Duration{DefaultAPIRetryBudget},
 		ReadinessIndicatorTimeout: Duration{DefaultReadinessTimeout},
+		GCGracePeriod:             Duration{DefaultGCGracePeriod},
+		DeviceInfoDir:             DefaultDeviceInfoDir,
+		PodResourcesSocket:        DefaultPodResourcesSocket,
+		KubeletCheckpoint:         DefaultKubeletCheckpoint,
 	}
 }
 

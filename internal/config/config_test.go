@@ -39,6 +39,10 @@ func TestParsePluginDefaults(t *testing.T) {
 		APITimeout:                Duration{10 * time.Second},
 		APIRetryBudget:            Duration{10 * time.Second},
 		ReadinessIndicatorTimeout: Duration{45 * time.Second},
+		GCGracePeriod:             Duration{time.Minute},
+		DeviceInfoDir:             "/var/run/k8s.cni.cncf.io/devinfo",
+		PodResourcesSocket:        "/var/lib/kubelet/pod-resources/kubelet.sock",
+		KubeletCheckpoint:         "/var/lib/kubelet/device-plugins/kubelet_internal_checkpoint",
 	}
 	got := mustParse(t, minimal)
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -80,6 +84,11 @@ const everyKey = `{
 		"apiTimeout": "3s",
 		"apiRetryBudget": "1m30s",
 		"readinessIndicatorTimeout": "2m",
+		"gcGracePeriod": "0s",
+		"deviceInfoDir": "/tmp/devinfo",
+		"podResourcesSocket": "/tmp/pr.sock",
+		"kubeletCheckpoint": "/tmp/checkpoint",
+		"cni.dev/valid-attachments": [{"containerID": "c1", "ifname": "eth0"}],
 		"strictNetworkSelection": true,
 		"cniConf": "/ignored",
 		"somethingElse": {"x": [1, 2]}
@@ -114,6 +123,11 @@ func TestParsePluginEveryKey(t *testing.T) {
 		APITimeout:                Duration{3 * time.Second},
 		APIRetryBudget:            Duration{90 * time.Second},
 		ReadinessIndicatorTimeout: Duration{2 * time.Minute},
+		GCGracePeriod:             Duration{0},
+		DeviceInfoDir:             "/tmp/devinfo",
+		PodResourcesSocket:        "/tmp/pr.sock",
+		KubeletCheckpoint:         "/tmp/checkpoint",
+		ValidAttachments:          []Attachment{{ContainerID: "c1", IfName: "eth0"}},
 		StrictNetworkSelection:    true,
 	}
 	got := mustParse(t, everyKey)
@@ -250,5 +264,19 @@ func TestPluginConfRoundTrip(t *testing.T) {
 	second := mustParse(t, string(data))
 	if diff := cmp.Diff(first, second); diff != "" {
 		t.Errorf("round trip (-first +second):\n%s", diff)
+	}
+}
+
+// TestValidAttachmentsLegacyName reads the CNI 1.1 spec's earlier key, which libcni
+// still writes beside the current one, when the current one is absent.
+func TestValidAttachmentsLegacyName(t *testing.T) {
+	for name, extra := range map[string]string{
+		"current": `"cni.dev/valid-attachments":[{"containerID":"c1","ifname":"eth0"}]`,
+		"legacy":  `"cni.dev/attachments":[{"containerID":"c1","ifname":"eth0"}]`,
+	} {
+		c := mustParse(t, `{"cniVersion":"1.1.0","delegates":[{"type":"bridge"}],`+extra+`}`)
+		if diff := cmp.Diff([]Attachment{{ContainerID: "c1", IfName: "eth0"}}, c.Valid()); diff != "" {
+			t.Errorf("%s: (-want +got):\n%s", name, diff)
+		}
 	}
 }

@@ -110,6 +110,9 @@ func validatePaths(c *PluginConf) error {
 	required := []struct{ key, path string }{
 		{"cniDir", c.CNIDir},
 		{"confDir", c.ConfDir},
+		{"deviceInfoDir", c.DeviceInfoDir},
+		{"podResourcesSocket", c.PodResourcesSocket},
+		{"kubeletCheckpoint", c.KubeletCheckpoint},
 	}
 	for _, p := range required {
 		if !filepath.IsAbs(p.path) {
@@ -166,6 +169,9 @@ func validateDurations(c *PluginConf) error {
 		if d.d.Duration <= 0 {
 			return &FieldError{Field: d.key, Value: d.d.String(), Allowed: `a positive duration such as "10s"`}
 		}
+	}
+	if c.GCGracePeriod.Duration < 0 {
+		return &FieldError{Field: "gcGracePeriod", Value: c.GCGracePeriod.String(), Allowed: `a duration of at least "0s"`}
 	}
 	return nil
 }

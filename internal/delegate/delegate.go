@@ -5,6 +5,7 @@ package delegate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/containernetworking/cni/pkg/invoke"
 	"github.com/containernetworking/cni/pkg/types"
 
+	"github.com/polynet-cni/polynet/internal/engine"
 	"github.com/polynet-cni/polynet/internal/store"
 )
 
@@ -99,6 +101,9 @@ func (r *Runner) Check(ctx context.Context, sb store.Sandbox, a store.Attachment
 		return err
 	}
 	if err := r.cni().CheckNetworkList(ctx, list, rt); err != nil {
+		if errors.Is(err, libcni.ErrorCheckNotSupp) {
+			return nil // configurations older than 0.4.0 have no CHECK
+		}
 		return &Error{Op: "check", Network: a.Network, Plugins: pluginTypes(list), Err: err}
 	}
 	return nil
@@ -111,6 +116,19 @@ func (r *Runner) CachedResult(sb store.Sandbox, a store.Attachment) (types.Resul
 		return nil, err
 	}
 	return r.cni().GetNetworkListCachedResult(list, rt)
+}
+
+// Cached lists the attachments in the result cache.
+func (r *Runner) Cached() ([]engine.CachedAttachment, error) {
+	atts, err := r.cni().GetCachedAttachments("")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]engine.CachedAttachment, 0, len(atts))
+	for _, a := range atts {
+		out = append(out, engine.CachedAttachment{Network: a.Network, ContainerID: a.ContainerID, IfName: a.IfName, Config: a.Config})
+	}
+	return out, nil
 }
 
 // Status runs STATUS of a network configuration.

@@ -47,7 +47,7 @@ func (e *Engine) Add(ctx context.Context, req *request.Request, conf *config.Plu
 	}
 	sb := store.Sandbox{ContainerID: req.ContainerID, NetNS: req.NetNS}
 	rec := &store.Record{
-		ContainerID: req.ContainerID, NetNS: req.NetNS, Pod: req.Pod,
+		ContainerID: req.ContainerID, IfName: req.IfName, NetNS: req.NetNS, Pod: req.Pod,
 		CNIVersion: conf.CNIVersion, Created: e.now().UTC(),
 	}
 	for _, p := range planned {
@@ -63,14 +63,18 @@ func (e *Engine) Add(ctx context.Context, req *request.Request, conf *config.Plu
 	if err != nil {
 		return nil, err
 	}
-	e.reportStatus(ctx, log, pod, planned, results)
+	routes, err := e.applyDefaultRoute(sb, planned)
+	if err != nil {
+		return nil, e.rollback(ctx, log, sb, pod, planned, &AttachError{
+			Pod: req.Pod, Network: planned[routes.owner].Network, IfName: planned[routes.owner].IfName, Err: err, Op: "setting the default route of",
+		})
+	}
+	e.reportStatus(ctx, log, pod, planned, results, routes)
 	return results[0].GetAsVersion(conf.CNIVersion)
 }
 
 // attachAll runs each attachment's ADD in order. The first failure stops the ADD
-// (R-7.2a): every attachment made so far, the failed one included (its plugins may
-// have allocated before failing), is torn down in reverse, and the record goes
-// only if that teardown succeeded.
+// (R-7.2a) and rolls back every attachment made so far.
 func (e *Engine) attachAll(ctx context.Context, log *slog.Logger, sb store.Sandbox, req *request.Request, pod *kubeobj.Pod, planned []attach.Planned) ([]types.Result, error) {
 	results := make([]types.Result, 0, len(planned))
 	for i, p := range planned {
@@ -81,21 +85,28 @@ func (e *Engine) attachAll(ctx context.Context, log *slog.Logger, sb store.Sandb
 			log.Info("attached", "network", p.Network, "interface", p.IfName)
 			continue
 		}
-		made := make([]store.Attachment, 0, i+1)
-		for _, q := range planned[:i+1] {
-			made = append(made, q.Attachment)
-		}
 		aerr := &AttachError{Pod: req.Pod, Network: p.Network, IfName: p.IfName, Err: err}
-		if failed := e.detach(ctx, log, sb, made); len(failed) > 0 {
-			aerr.Rollback = errors.Join(failed...)
-		} else if rmErr := e.Store.Remove(sb.ContainerID); rmErr != nil {
-			log.Error("removing the attachment record after rollback", "error", rmErr)
-		}
-		log.Error("attachment failed", "network", p.Network, "interface", p.IfName, "error", aerr)
-		e.event(ctx, log, pod, EventWarning, ReasonAttachFailed, aerr.Error())
-		return nil, aerr
+		return nil, e.rollback(ctx, log, sb, pod, planned[:i+1], aerr)
 	}
 	return results, nil
+}
+
+// rollback tears down the attachments made, in reverse, the failed one included
+// (its plugins may have allocated before failing), removes the record only if that
+// succeeded, reports the failure on the pod, and returns it.
+func (e *Engine) rollback(ctx context.Context, log *slog.Logger, sb store.Sandbox, pod *kubeobj.Pod, made []attach.Planned, aerr *AttachError) error {
+	atts := make([]store.Attachment, 0, len(made))
+	for _, q := range made {
+		atts = append(atts, q.Attachment)
+	}
+	if failed := e.detach(ctx, log, sb, atts); len(failed) > 0 {
+		aerr.Rollback = errors.Join(failed...)
+	} else if rmErr := e.Store.Remove(sb.ContainerID); rmErr != nil {
+		log.Error("removing the attachment record after rollback", "error", rmErr)
+	}
+	log.Error("attachment failed", "network", aerr.Network, "interface", aerr.IfName, "error", aerr)
+	e.event(ctx, log, pod, EventWarning, ReasonAttachFailed, aerr.Error())
+	return aerr
 }
 
 // resolveFailed reports a resolution failure on the pod, with upstream's reason
@@ -114,7 +125,7 @@ func (e *Engine) resolveFailed(ctx context.Context, log *slog.Logger, pod *kubeo
 // attachment, default true on the cluster network only. A failed
 // write is logged and reported, not fatal: the pod's interfaces work, and upstream
 // tolerates it the same way since v4.2.0.
-func (e *Engine) reportStatus(ctx context.Context, log *slog.Logger, pod *kubeobj.Pod, planned []attach.Planned, results []types.Result) {
+func (e *Engine) reportStatus(ctx context.Context, log *slog.Logger, pod *kubeobj.Pod, planned []attach.Planned, results []types.Result, routes routeChange) {
 	if e.Kube == nil || pod == nil {
 		return
 	}
@@ -125,7 +136,7 @@ func (e *Engine) reportStatus(ctx context.Context, log *slog.Logger, pod *kubeob
 			log.Error("building network-status entry", "network", p.Network, "error", err)
 			entry = netstatus.Entry{Name: p.Network, Interface: p.IfName, Default: p.Default}
 		}
-		entries = append(entries, entry)
+		entries = append(entries, routes.adjust(i, entry))
 	}
 	value, err := netstatus.Encode(entries)
 	if err == nil {

@@ -94,7 +94,7 @@ func TestAddRunsDelegatesInOrder(t *testing.T) {
 		t.Errorf("attachments run differ from the record (-record +run):\n%s", diff)
 	}
 	wantHead := store.Record{
-		Version: store.FormatVersion, ContainerID: "c1", NetNS: testNetNS,
+		Version: store.FormatVersion, ContainerID: "c1", IfName: "eth0", NetNS: testNetNS,
 		Pod:        kubeobj.PodRef{Namespace: "ns1", Name: "pod-1", UID: "uid-1"},
 		CNIVersion: "1.0.0", Created: testNow,
 	}

@@ -11,6 +11,7 @@ package engine
 import (
 	"context"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/containernetworking/cni/pkg/types"
@@ -31,12 +32,43 @@ type Kubernetes interface {
 	PatchNetworkStatus(ctx context.Context, ref kubeobj.PodRef, value string) error
 	// Event records an event on the pod.
 	Event(ctx context.Context, ref kubeobj.PodRef, eventType, reason, message string) error
+	// Ready checks that the API server answers and accepts our credentials.
+	Ready(ctx context.Context) error
 }
 
 // Delegates runs one attachment's CNI configuration.
 type Delegates interface {
 	Add(ctx context.Context, sb store.Sandbox, a store.Attachment) (types.Result, error)
 	Del(ctx context.Context, sb store.Sandbox, a store.Attachment) error
+	// Check runs CHECK; configurations older than 0.4.0, which have no CHECK, pass.
+	Check(ctx context.Context, sb store.Sandbox, a store.Attachment) error
+	// Status runs STATUS of a network; configurations older than 1.1.0 pass.
+	Status(ctx context.Context, network string, config []byte) error
+	// GC runs GC of a network with the attachments of it that are still valid:
+	// cached attachments of that network not in the list get a DEL, then plugins
+	// of version 1.1.0 and later get GC.
+	GC(ctx context.Context, network string, config []byte, valid []types.GCAttachment) error
+	// Cached lists the attachments in the delegates' result cache.
+	Cached() ([]CachedAttachment, error)
+	// RewriteDefaultRoutes edits the attachment's cached result so that it lists
+	// no default route of the families given (4, 6) and one via each gateway:
+	// CHECK and DEL then see the routes the pod really has.
+	RewriteDefaultRoutes(sb store.Sandbox, a store.Attachment, families []int, gateways []net.IP) error
+}
+
+// CachedAttachment is an entry of the delegates' result cache.
+type CachedAttachment struct {
+	Network     string
+	ContainerID string
+	IfName      string
+	Config      []byte
+}
+
+// Routes changes default routes inside a pod's network namespace; families are 4
+// and 6.
+type Routes interface {
+	DeleteDefault(netns, ifName string, family int) ([]net.IP, error)
+	AddDefault(netns, ifName string, gw net.IP) error
 }
 
 // Event types and the reasons the engine records.
@@ -59,7 +91,10 @@ type Engine struct {
 	// Kube is nil in delegates-only mode.
 	Kube      Kubernetes
 	Delegates Delegates
-	Store     store.Store
+	// Routes is nil when no pod may change its default route (tests of other
+	// features); a default-route request then fails.
+	Routes Routes
+	Store  store.Store
 	Log       *slog.Logger
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time

@@ -55,13 +55,19 @@ type AttachError struct {
 	Pod     kubeobj.PodRef
 	Network string
 	IfName  string
-	Err     error
+	// Op is what failed: "attaching" (the default) or "checking".
+	Op  string
+	Err error
 	// Rollback is the error of undoing the attachments already made, if any.
 	Rollback error
 }
 
 func (e *AttachError) Error() string {
-	msg := fmt.Sprintf("pod %s: attaching network %q as %s: %v", e.Pod, e.Network, e.IfName, e.Err)
+	op := e.Op
+	if op == "" {
+		op = "attaching"
+	}
+	msg := fmt.Sprintf("pod %s: %s network %q as %s: %v", e.Pod, op, e.Network, e.IfName, e.Err)
 	if e.Rollback != nil {
 		msg += fmt.Sprintf("; rolling back the attachments already made also failed (a DEL will retry them): %v", e.Rollback)
 	}
@@ -87,3 +93,25 @@ func (e *DetachError) Error() string {
 // Unwrap gives errors.As access to every failure; the first delegate error
 // found decides the CNI code.
 func (e *DetachError) Unwrap() []error { return e.Failed }
+
+// UnknownContainerError says a CHECK names a sandbox we hold no record of.
+type UnknownContainerError struct {
+	ContainerID string
+}
+
+func (e *UnknownContainerError) Error() string {
+	return fmt.Sprintf("sandbox %s: no attachment record: it was never added, or already deleted", e.ContainerID)
+}
+
+// CNICode reports the spec's "unknown container" (3).
+func (e *UnknownContainerError) CNICode() uint { return cnicode.UnknownContainer }
+
+// NotAvailableError answers STATUS: pods cannot be added now, and why.
+type NotAvailableError struct {
+	Reason string
+}
+
+func (e *NotAvailableError) Error() string { return "not available: " + e.Reason }
+
+// CNICode reports the spec's "plugin not available" (50).
+func (e *NotAvailableError) CNICode() uint { return cnicode.PluginNotAvailable }

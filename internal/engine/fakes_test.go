@@ -41,6 +41,7 @@ type fakeKube struct {
 	podErr   error
 	patchErr error
 	eventErr error
+	readyErr error
 
 	podReads int
 	patches  []patchCall
@@ -116,6 +117,12 @@ type fakeDelegates struct {
 	calls []delegateCall
 	added []store.Attachment
 	dels  []store.Attachment
+
+	checkErr  map[string]error
+	statusErr error
+	gcValid   map[string][]types.GCAttachment
+	cached    []CachedAttachment
+	rewrites  []string
 }
 
 func (d *fakeDelegates) Add(_ context.Context, sb store.Sandbox, a store.Attachment) (types.Result, error) {
@@ -247,4 +254,37 @@ func standardKube() *fakeKube {
 	k.addNAD("ns1", "net-a", `{"cniVersion":"1.0.0","type":"macvlan","master":"eth1"}`)
 	k.addNAD("ns1", "net-b", `{"cniVersion":"1.0.0","plugins":[{"type":"ipvlan"},{"type":"tuning"}]}`)
 	return k
+}
+
+// Ready answers as told by readyErr.
+func (k *fakeKube) Ready(context.Context) error { return k.readyErr }
+
+// Check records a CHECK and fails as told by checkErr.
+func (d *fakeDelegates) Check(_ context.Context, sb store.Sandbox, a store.Attachment) error {
+	d.calls = append(d.calls, delegateCall{Op: "CHECK", Network: a.Network, IfName: a.IfName, ContainerID: sb.ContainerID, NetNS: sb.NetNS})
+	return d.checkErr[a.Network]
+}
+
+// Status records a STATUS and fails as told by statusErr.
+func (d *fakeDelegates) Status(_ context.Context, network string, _ []byte) error {
+	d.calls = append(d.calls, delegateCall{Op: "STATUS", Network: network})
+	return d.statusErr
+}
+
+// GC records the valid attachments each network's GC was given.
+func (d *fakeDelegates) GC(_ context.Context, network string, _ []byte, valid []types.GCAttachment) error {
+	if d.gcValid == nil {
+		d.gcValid = map[string][]types.GCAttachment{}
+	}
+	d.gcValid[network] = valid
+	return nil
+}
+
+// Cached returns the scripted cache entries.
+func (d *fakeDelegates) Cached() ([]CachedAttachment, error) { return d.cached, nil }
+
+// RewriteDefaultRoutes records the edit.
+func (d *fakeDelegates) RewriteDefaultRoutes(_ store.Sandbox, a store.Attachment, families []int, gateways []net.IP) error {
+	d.rewrites = append(d.rewrites, fmt.Sprintf("%s %v %v", a.IfName, families, gateways))
+	return nil
 }

@@ -112,3 +112,10 @@ func truncate(s string, n int) string {
 	}
 	return s[:n-3] + "..."
 }
+
+// Ready checks that the API server answers /readyz and accepts our credentials: an
+// invalid token is refused with 401 even there. One attempt, no retries: STATUS
+// answers for now.
+func (c *Client) Ready(ctx context.Context) error {
+	return c.once(ctx, http.MethodGet, "/readyz", "", nil, nil)
+}

@@ -13,12 +13,20 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
-// Family returns netlink's family of ip: FAMILY_V4 or FAMILY_V6.
-func Family(ip net.IP) int {
-	if ip.To4() != nil {
+// family maps the engine's 4 and 6 to netlink's families.
+func family(f int) int {
+	if f == 4 {
 		return netlink.FAMILY_V4
 	}
 	return netlink.FAMILY_V6
+}
+
+// familyOf returns 4 or 6.
+func familyOf(ip net.IP) int {
+	if ip.To4() != nil {
+		return 4
+	}
+	return 6
 }
 
 // IsDefault reports whether a route is a default route. netlink reports the
@@ -35,17 +43,21 @@ func IsDefault(dst *net.IPNet) bool {
 // Editor changes the routes of one pod namespace.
 type Editor struct{}
 
-// DeleteDefault removes every default route of family on the interface and returns
-// the gateways they had. Routes of the other family are left alone (upstream
-// removes both: a QUIRK not copied).
-func (Editor) DeleteDefault(netnsPath, ifName string, family int) ([]net.IP, error) {
+// DeleteDefault removes every default route of the family (4 or 6) on the
+// interface and returns the gateways they had. Routes of the other family are left
+// alone (upstream removes both: a QUIRK not copied).
+func (Editor) DeleteDefault(netnsPath, ifName string, fam int) ([]net.IP, error) {
 	var removed []net.IP
 	err := ns.WithNetNSPath(netnsPath, func(ns.NetNS) error {
 		link, err := netlink.LinkByName(ifName)
+		var notFound netlink.LinkNotFoundError
+		if errors.As(err, &notFound) {
+			return nil // an attachment without a pod interface has no route to remove
+		}
 		if err != nil {
 			return fmt.Errorf("interface %s: %w", ifName, err)
 		}
-		routes, err := netlink.RouteList(link, family)
+		routes, err := netlink.RouteList(link, family(fam))
 		if err != nil {
 			return fmt.Errorf("listing routes of %s: %w", ifName, err)
 		}
@@ -70,7 +82,7 @@ func (Editor) AddDefault(netnsPath, ifName string, gw net.IP) error {
 		if err != nil {
 			return fmt.Errorf("interface %s: %w", ifName, err)
 		}
-		route := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: gw, Scope: netlink.SCOPE_UNIVERSE, Family: Family(gw)}
+		route := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: gw, Scope: netlink.SCOPE_UNIVERSE, Family: family(familyOf(gw))}
 		if err := netlink.RouteAdd(route); err != nil && !errors.Is(err, syscall.EEXIST) {
 			return fmt.Errorf("adding default route via %s on %s: %w", gw, ifName, err)
 		}

@@ -61,10 +61,13 @@ type Attachment struct {
 
 // Record is every attachment of one sandbox.
 type Record struct {
-	Version     int            `json:"version"`
-	ContainerID string         `json:"containerID"`
-	NetNS       string         `json:"netns,omitempty"`
-	Pod         kubeobj.PodRef `json:"pod"`
+	Version     int    `json:"version"`
+	ContainerID string `json:"containerID"`
+	// IfName is the runtime's CNI_IFNAME: with the container ID it names the
+	// runtime's attachment, as GC's valid-attachments list does.
+	IfName string         `json:"ifName"`
+	NetNS  string         `json:"netns,omitempty"`
+	Pod    kubeobj.PodRef `json:"pod"`
 	// CNIVersion is the meta-plugin's own configured version.
 	CNIVersion  string       `json:"cniVersion"`
 	Created     time.Time    `json:"created"`

@@ -85,3 +85,11 @@ func (l *lazyKube) Event(ctx context.Context, ref kubeobj.PodRef, eventType, rea
 	}
 	return c.Event(ctx, ref, eventType, reason, message)
 }
+
+func (l *lazyKube) Ready(ctx context.Context) error {
+	c, err := l.get()
+	if err != nil {
+		return err
+	}
+	return c.Ready(ctx)
+}

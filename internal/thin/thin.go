@@ -16,6 +16,7 @@ import (
 	"github.com/polynet-cni/polynet/internal/delegate"
 	"github.com/polynet-cni/polynet/internal/engine"
 	"github.com/polynet-cni/polynet/internal/logging"
+	"github.com/polynet-cni/polynet/internal/podroute"
 	"github.com/polynet-cni/polynet/internal/request"
 	"github.com/polynet-cni/polynet/internal/store"
 )
@@ -40,6 +41,7 @@ func (h Handler) Handle(ctx context.Context, command string, stdin []byte, geten
 	defer closeLog()
 	eng := &engine.Engine{
 		Delegates: &delegate.Runner{Path: append(conf.BinDirs(), req.Path...), CacheDir: conf.CNIDir},
+		Routes:    podroute.Editor{},
 		Store:     store.New(conf.CNIDir),
 		Log:       log,
 	}
@@ -55,8 +57,14 @@ func (h Handler) Handle(ctx context.Context, command string, stdin []byte, geten
 		return json.Marshal(res)
 	case request.Del:
 		return nil, eng.Del(ctx, req, conf)
+	case request.Check:
+		return nil, eng.Check(ctx, req, conf)
+	case request.Status:
+		return nil, eng.Status(ctx, req, conf)
+	case request.GC:
+		return nil, eng.GC(ctx, req, conf)
 	default:
-		return nil, fmt.Errorf("command %s is not implemented yet", command)
+		return nil, fmt.Errorf("unknown command %s", command)
 	}
 }
 
