@@ -95,7 +95,7 @@ type Engine struct {
 	// features); a default-route request then fails.
 	Routes Routes
 	Store  store.Store
-	Log       *slog.Logger
+	Log    *slog.Logger
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
 }
