@@ -37,6 +37,9 @@ type Planned struct {
 	Selection *selection.Element
 	// NAD is the definition it came from, when it came from one.
 	NAD *kubeobj.NAD
+	// Auxiliary marks the auxiliary chain, which makes no pod interface and so
+	// has no network-status entry.
+	Auxiliary bool
 }
 
 // Input is everything resolution depends on.
@@ -68,6 +71,13 @@ func Resolve(ctx context.Context, in Input) ([]Planned, error) {
 			return nil, err
 		}
 		planned = append(planned, p)
+	}
+	aux, err := auxiliaryChain(in)
+	if err != nil {
+		return nil, err
+	}
+	if aux != nil {
+		planned = append(planned, *aux)
 	}
 	if err := nameInterfaces(in.Req.IfName, planned); err != nil {
 		return nil, err

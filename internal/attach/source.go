@@ -112,6 +112,11 @@ func fromBytes(in Input, ref, path string, cfg []byte) (Planned, error) {
 		return Planned{}, &ConfigError{Network: ref, Source: path, Err: err}
 	}
 	name := stringField(m, "name")
+	if strings.HasSuffix(path, ".conflist") {
+		if cfg, err = withSubdirectoryPlugins(path, cfg); err != nil {
+			return Planned{}, &ConfigError{Network: ref, Source: path, Err: err}
+		}
+	}
 	if cfg, err = checked(cfg, "", in.Conf.CNIVersion); err != nil {
 		return Planned{}, &ConfigError{Network: ref, Source: path, Err: err}
 	}

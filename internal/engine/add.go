@@ -81,7 +81,9 @@ func (e *Engine) attachAll(ctx context.Context, log *slog.Logger, sb store.Sandb
 		res, err := e.Delegates.Add(ctx, sb, p.Attachment)
 		if err == nil {
 			results = append(results, res)
-			e.event(ctx, log, pod, EventNormal, ReasonAddedInterface, addedMessage(p, res))
+			if !p.Auxiliary {
+				e.event(ctx, log, pod, EventNormal, ReasonAddedInterface, addedMessage(p, res))
+			}
 			log.Info("attached", "network", p.Network, "interface", p.IfName)
 			continue
 		}
@@ -131,6 +133,9 @@ func (e *Engine) reportStatus(ctx context.Context, log *slog.Logger, pod *kubeob
 	}
 	entries := make([]netstatus.Entry, 0, len(planned))
 	for i, p := range planned {
+		if p.Auxiliary {
+			continue
+		}
 		entry, err := netstatus.FromResult(results[i], p.Network, p.IfName, p.Default)
 		if err != nil {
 			log.Error("building network-status entry", "network", p.Network, "error", err)

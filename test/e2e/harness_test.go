@@ -81,7 +81,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	testbed.CreateNamespace(ctx, t, kc, e.namespace)
-	ourBins := testbed.BinDir(t, "multus", "recorder")
+	ourBins := testbed.BinDir(t, "multus", "recorder", "passthru")
 	e.rt = testbed.NewRuntime([]string{ourBins, bed.CNIPluginDir()}, e.cacheDir)
 	t.Cleanup(func() { deleteLink(t, e.bridge) })
 	return e

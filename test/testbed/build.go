@@ -14,6 +14,7 @@ var buildable = map[string]string{
 	"multus":        "./cmd/multus",
 	"multus-shim":   "./cmd/multus-shim",
 	"multus-daemon": "./cmd/multus-daemon",
+	"passthru":      "./cmd/passthru",
 	"recorder":      "./test/plugins/recorder",
 }
 
