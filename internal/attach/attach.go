@@ -40,6 +40,10 @@ type Planned struct {
 	// Auxiliary marks the auxiliary chain, which makes no pod interface and so
 	// has no network-status entry.
 	Auxiliary bool
+	// DeviceID is the device given to the attachment, Resource the
+	// device-plugin resource it came from, DeviceInfoSource the device plugin's
+	// device-info file to copy to the attachment's before ADD.
+	DeviceID, Resource, DeviceInfoSource string
 }
 
 // Input is everything resolution depends on.
@@ -55,6 +59,8 @@ type Input struct {
 	DefaultNetwork *selection.Element
 	// Selections are the elements of the pod's networks annotation, in order.
 	Selections []selection.Element
+	// Devices tells the pod's allocated devices; nil when none can be known.
+	Devices DeviceSource
 }
 
 // Resolve returns the attachments in the order they are made.
@@ -79,7 +85,13 @@ func Resolve(ctx context.Context, in Input) ([]Planned, error) {
 	if aux != nil {
 		planned = append(planned, *aux)
 	}
+	if err := assignDevices(ctx, in, planned); err != nil {
+		return nil, err
+	}
 	if err := nameInterfaces(in.Req.IfName, planned); err != nil {
+		return nil, err
+	}
+	if err := assignDeviceInfoFiles(in, planned); err != nil {
 		return nil, err
 	}
 	args := delegateArgs(in)

@@ -39,11 +39,6 @@ func capabilityArgs(network string, cfg []byte, sel *selection.Element) (map[str
 			return nil, err
 		}
 	}
-	// deviceID is upstream's extension: it goes to plugins that declare it, with no
-	// requirement that one does.
-	if sel.DeviceID != "" {
-		args["deviceID"], _ = json.Marshal(sel.DeviceID)
-	}
 	if len(args) == 0 {
 		return nil, nil
 	}

@@ -73,3 +73,6 @@ func (e *RefusedError) CNICode() uint           { return cnicode.NetworkRefused 
 func (e *InterfaceConflictError) CNICode() uint { return cnicode.InterfaceConflict }
 func (e *CapabilityError) CNICode() uint        { return cnicode.CapabilityMissing }
 func (e *ConfigError) CNICode() uint            { return cnicode.InvalidNetworkConfig }
+
+// CNICode reports DeviceUnavailable.
+func (e *DeviceError) CNICode() uint { return cnicode.DeviceUnavailable }

@@ -41,6 +41,8 @@ const (
 	// KubernetesAPI: the API server answered with an error that retrying will
 	// not fix (for example 403 Forbidden).
 	KubernetesAPI uint = 107
+	// DeviceUnavailable: a network needs a device the pod was not allocated.
+	DeviceUnavailable uint = 108
 )
 
 // Coder is implemented by errors that carry a CNI code.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/polynet-cni/polynet/internal/attach"
 	"github.com/polynet-cni/polynet/internal/config"
+	"github.com/polynet-cni/polynet/internal/devinfo"
 	"github.com/polynet-cni/polynet/internal/kubeobj"
 	"github.com/polynet-cni/polynet/internal/netstatus"
 	"github.com/polynet-cni/polynet/internal/request"
@@ -78,7 +79,7 @@ func (e *Engine) Add(ctx context.Context, req *request.Request, conf *config.Plu
 func (e *Engine) attachAll(ctx context.Context, log *slog.Logger, sb store.Sandbox, req *request.Request, pod *kubeobj.Pod, planned []attach.Planned) ([]types.Result, error) {
 	results := make([]types.Result, 0, len(planned))
 	for i, p := range planned {
-		res, err := e.Delegates.Add(ctx, sb, p.Attachment)
+		res, err := e.addOne(ctx, sb, p)
 		if err == nil {
 			results = append(results, res)
 			if !p.Auxiliary {
@@ -91,6 +92,17 @@ func (e *Engine) attachAll(ctx context.Context, log *slog.Logger, sb store.Sandb
 		return nil, e.rollback(ctx, log, sb, pod, planned[:i+1], aerr)
 	}
 	return results, nil
+}
+
+// addOne runs one attachment's ADD, first giving it the device plugin's
+// device-info file when it has a device (D-4.2.1).
+func (e *Engine) addOne(ctx context.Context, sb store.Sandbox, p attach.Planned) (types.Result, error) {
+	if p.DeviceInfoSource != "" && p.DeviceInfoFile != "" {
+		if err := devinfo.Copy(p.DeviceInfoSource, p.DeviceInfoFile); err != nil {
+			return nil, err
+		}
+	}
+	return e.Delegates.Add(ctx, sb, p.Attachment)
 }
 
 // rollback tears down the attachments made, in reverse, the failed one included
@@ -140,6 +152,10 @@ func (e *Engine) reportStatus(ctx context.Context, log *slog.Logger, pod *kubeob
 		if err != nil {
 			log.Error("building network-status entry", "network", p.Network, "error", err)
 			entry = netstatus.Entry{Name: p.Network, Interface: p.IfName, Default: p.Default}
+		}
+		// D-6.1.1: the device information the chain left in the attachment's file.
+		if entry.DeviceInfo, err = devinfo.Read(p.DeviceInfoFile); err != nil {
+			log.Error("reading device-info", "network", p.Network, "error", err)
 		}
 		entries = append(entries, routes.adjust(i, entry))
 	}

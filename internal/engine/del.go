@@ -10,6 +10,7 @@ import (
 
 	"github.com/polynet-cni/polynet/internal/attach"
 	"github.com/polynet-cni/polynet/internal/config"
+	"github.com/polynet-cni/polynet/internal/devinfo"
 	"github.com/polynet-cni/polynet/internal/request"
 	"github.com/polynet-cni/polynet/internal/store"
 )
@@ -44,7 +45,12 @@ func (e *Engine) Del(ctx context.Context, req *request.Request, conf *config.Plu
 func (e *Engine) detach(ctx context.Context, log *slog.Logger, sb store.Sandbox, atts []store.Attachment) []error {
 	var failed []error
 	for _, a := range slices.Backward(atts) {
-		if err := e.Delegates.Del(ctx, sb, a); err != nil {
+		err := e.Delegates.Del(ctx, sb, a)
+		if err == nil {
+			// D-4.2.1: the attachment's device-info file goes with it.
+			err = devinfo.Remove(a.DeviceInfoFile)
+		}
+		if err != nil {
 			log.Error("detach failed", "network", a.Network, "interface", a.IfName, "error", err)
 			failed = append(failed, fmt.Errorf("network %q interface %s: %w", a.Network, a.IfName, err))
 		}

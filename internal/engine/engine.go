@@ -94,8 +94,10 @@ type Engine struct {
 	// Routes is nil when no pod may change its default route (tests of other
 	// features); a default-route request then fails.
 	Routes Routes
-	Store  store.Store
-	Log    *slog.Logger
+	// Devices tells pods' allocated devices; nil when none can be known.
+	Devices attach.DeviceSource
+	Store   store.Store
+	Log     *slog.Logger
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
 }

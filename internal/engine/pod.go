@@ -41,7 +41,7 @@ func (e *Engine) lookupPod(ctx context.Context, req *request.Request) (*kubeobj.
 // ignored invalid annotation is reported on the pod when report is set (ADD), not
 // during a DEL's reconstruction.
 func (e *Engine) input(ctx context.Context, log *slog.Logger, req *request.Request, conf *config.PluginConf, pod *kubeobj.Pod, report bool) (attach.Input, error) {
-	in := attach.Input{Conf: conf, Req: req, Pod: pod}
+	in := attach.Input{Conf: conf, Req: req, Pod: pod, Devices: e.Devices}
 	if e.Kube != nil {
 		in.NADs = e.Kube
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/polynet-cni/polynet/internal/config"
 	"github.com/polynet-cni/polynet/internal/delegate"
+	"github.com/polynet-cni/polynet/internal/devices"
 	"github.com/polynet-cni/polynet/internal/engine"
 	"github.com/polynet-cni/polynet/internal/logging"
 	"github.com/polynet-cni/polynet/internal/podroute"
@@ -42,6 +43,7 @@ func (h Handler) Handle(ctx context.Context, command string, stdin []byte, geten
 	eng := &engine.Engine{
 		Delegates: &delegate.Runner{Path: append(conf.BinDirs(), req.Path...), CacheDir: conf.CNIDir},
 		Routes:    podroute.Editor{},
+		Devices:   devices.Source{Socket: conf.PodResourcesSocket, Checkpoint: conf.KubeletCheckpoint, Timeout: conf.APITimeout.Duration},
 		Store:     store.New(conf.CNIDir),
 		Log:       log,
 	}
