@@ -1,13 +1,20 @@
-// Command multus-daemon is the node agent of thick mode. It answers the CNI VERSION
-// command like the plugins do, so a runtime or an operator probing it by mistake
-// gets a well-formed answer rather than a hang.
+// Command multus-daemon is the node agent of thick mode: it serves multus-shim's
+// requests over a unix socket with informer-backed caches, and generates the
+// shim's CNI configuration. It also answers the CNI VERSION command, so a runtime
+// or an operator probing it by mistake gets a well-formed answer.
 package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 
+	"github.com/polynet-cni/polynet/internal/config"
+	"github.com/polynet-cni/polynet/internal/daemon"
+	"github.com/polynet-cni/polynet/internal/logging"
 	"github.com/polynet-cni/polynet/internal/plugin"
 )
 
@@ -16,9 +23,35 @@ func main() {
 		return
 	}
 	if os.Getenv("CNI_COMMAND") != "" {
-		os.Exit(plugin.Run(context.Background(), plugin.OS(), "multus-daemon",
-			plugin.NotImplemented{Binary: "multus-daemon"}))
+		os.Exit(plugin.Run(context.Background(), plugin.OS(), "multus-daemon", plugin.NotImplemented{Binary: "multus-daemon"}))
 	}
-	fmt.Fprintln(os.Stderr, "multus-daemon: the node agent is not implemented yet")
-	os.Exit(1)
+	if err := run(); err != nil {
+		fmt.Fprintf(os.Stderr, "multus-daemon: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	path := flag.String("config", config.DefaultDaemonConfig, "path of daemon-config.json")
+	flag.Parse()
+	data, err := os.ReadFile(*path)
+	if err != nil {
+		return fmt.Errorf("reading the daemon config: %w", err)
+	}
+	conf, err := config.ParseDaemon(data)
+	if err != nil {
+		return err
+	}
+	maxAge, maxSize, maxBackups, compress := config.LogOptions{}.Resolved()
+	log, closer, err := logging.New(logging.Options{
+		Level: conf.LogLevel, ToStderr: conf.LogToStderr || conf.LogFile == "", File: conf.LogFile,
+		MaxAgeDays: maxAge, MaxSizeMB: maxSize, MaxBackups: maxBackups, Compress: compress,
+	})
+	if err != nil {
+		return fmt.Errorf("daemon log: %w", err)
+	}
+	defer closer.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return daemon.Run(ctx, conf, daemon.Options{NodeName: os.Getenv("MULTUS_NODE_NAME"), Log: log})
 }

@@ -7,12 +7,12 @@ import (
 	"os"
 
 	"github.com/polynet-cni/polynet/internal/plugin"
+	"github.com/polynet-cni/polynet/internal/shim"
 )
 
 func main() {
 	if plugin.PrintVersionFlag(os.Args, "multus-shim", os.Stdout) {
 		return
 	}
-	os.Exit(plugin.Run(context.Background(), plugin.OS(), "multus-shim: forwards CNI requests to multus-daemon",
-		plugin.NotImplemented{Binary: "multus-shim"}))
+	os.Exit(plugin.Run(context.Background(), plugin.OS(), "multus-shim: forwards CNI requests to multus-daemon", shim.Handler{}))
 }

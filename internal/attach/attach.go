@@ -238,3 +238,28 @@ func delegateArgs(in Input) [][2]string {
 	}
 	return args
 }
+
+// Single resolves one network given as a CNI configuration, for a hot-plug
+// controller's /delegate request: the configuration as sent, the selection's
+// cni-args and runtime arguments, the pod's CNI_ARGS, the interface given.
+func Single(in Input, cfg []byte, sel *selection.Element, ifName string) (Planned, error) {
+	m, err := decodeObject(cfg)
+	if err != nil {
+		return Planned{}, &ConfigError{Network: "delegate", Source: "the request", Err: err}
+	}
+	name := stringField(m, "name")
+	if cfg, err = checked(cfg, "", in.Conf.CNIVersion); err != nil {
+		return Planned{}, &ConfigError{Network: name, Source: "the request", Err: err}
+	}
+	p := Planned{Attachment: store.Attachment{Network: name, Config: cfg, IfName: ifName}, Selection: sel}
+	if sel != nil {
+		if p.Config, err = mergeCNIArgs(p.Config, sel.CNIArgs); err != nil {
+			return Planned{}, &ConfigError{Network: name, Source: "cni-args", Err: err}
+		}
+		if p.CapabilityArgs, err = capabilityArgs(name, p.Config, sel); err != nil {
+			return Planned{}, err
+		}
+	}
+	p.CNIArgs = delegateArgs(in)
+	return p, nil
+}

@@ -58,7 +58,9 @@ func withSubdirectoryPlugins(path string, cfg []byte) ([]byte, error) {
 	if raw, ok := m["loadOnlyInlinedPlugins"]; ok {
 		_ = json.Unmarshal(raw, &only)
 	}
-	if _, isList := m["plugins"]; !isList || only {
+	// A single conf (a non-empty type) has no chain to extend; a conflist may
+	// even have no "plugins" of its own and take them all from the folder.
+	if stringField(m, "type") != "" || only {
 		return cfg, nil
 	}
 	extra, err := subdirectoryPlugins(filepath.Dir(path), stringField(m, "name"))
@@ -66,8 +68,10 @@ func withSubdirectoryPlugins(path string, cfg []byte) ([]byte, error) {
 		return cfg, err
 	}
 	var list []json.RawMessage
-	if err := json.Unmarshal(m["plugins"], &list); err != nil {
-		return nil, fmt.Errorf("plugins: %w", err)
+	if raw, ok := m["plugins"]; ok {
+		if err := json.Unmarshal(raw, &list); err != nil {
+			return nil, fmt.Errorf("plugins: %w", err)
+		}
 	}
 	if m["plugins"], err = json.Marshal(append(list, extra...)); err != nil {
 		return nil, err

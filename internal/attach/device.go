@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/polynet-cni/polynet/internal/devinfo"
 	"github.com/polynet-cni/polynet/internal/kubeobj"
@@ -52,7 +53,7 @@ func assignDevices(ctx context.Context, in Input, planned []Planned) error {
 					return &DeviceError{Network: p.Network, Resource: resource, Reason: err.Error()}
 				}
 			}
-			ids := alloc[resource]
+			ids := slices.Sorted(slices.Values(alloc[resource]))
 			if next[resource] >= len(ids) {
 				return &DeviceError{Network: p.Network, Resource: resource,
 					Reason: fmt.Sprintf("kubelet allocated %d to the pod and earlier attachments took them", len(ids))}

@@ -19,7 +19,7 @@ const maxValueLen = 80
 // UnmarshalJSON methods, can name the key it came from. Decoding one key at a
 // time into the same struct has the same result as decoding the whole object:
 // encoding/json also assigns keys in order, and the last of duplicate keys wins.
-func decodeObject(data []byte, c *PluginConf) error {
+func decodeObject(data []byte, c any) error {
 	if !json.Valid(data) {
 		var v any
 		err := json.Unmarshal(data, &v)
@@ -53,8 +53,9 @@ func decodeObject(data []byte, c *PluginConf) error {
 
 // decodeKey decodes one top-level key into c, turning errors into a *FieldError.
 // Keys that match no field are skipped, as encoding/json would ignore them.
-func decodeKey(key string, raw json.RawMessage, c *PluginConf) error {
-	f, ok := fieldFor(reflect.TypeFor[PluginConf](), key)
+func decodeKey(key string, raw json.RawMessage, c any) error {
+	root := reflect.TypeOf(c).Elem()
+	f, ok := fieldFor(root, key)
 	if !ok {
 		return nil
 	}
@@ -78,7 +79,7 @@ func decodeKey(key string, raw json.RawMessage, c *PluginConf) error {
 	}
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		return typeError(name, raw, te)
+		return typeError(root, name, raw, te)
 	}
 	return &FieldError{Field: name, Value: shortenJSON(raw), Allowed: err.Error()}
 }
@@ -86,7 +87,7 @@ func decodeKey(key string, raw json.RawMessage, c *PluginConf) error {
 // typeError describes a JSON value of the wrong type: the key path, the value's
 // JSON text and the type the field wants, taken from the field's declaration
 // rather than from the error, which only knows the innermost Go type.
-func typeError(name string, raw json.RawMessage, te *json.UnmarshalTypeError) *FieldError {
+func typeError(root reflect.Type, name string, raw json.RawMessage, te *json.UnmarshalTypeError) *FieldError {
 	path := te.Field
 	if path == "" {
 		path = name
@@ -97,7 +98,7 @@ func typeError(name string, raw json.RawMessage, te *json.UnmarshalTypeError) *F
 		value = shortenJSON(v)
 	}
 	allowed := describe(te.Type)
-	if t, ok := typeAt(segs); ok {
+	if t, ok := typeAt(root, segs); ok {
 		allowed = describe(t)
 	}
 	if path == "delegates" {
@@ -123,9 +124,9 @@ func jsonName(f reflect.StructField) string {
 	return name
 }
 
-// typeAt returns the type of the PluginConf field at the JSON key path segs.
-func typeAt(segs []string) (reflect.Type, bool) {
-	t := reflect.TypeFor[PluginConf]()
+// typeAt returns the type of root's field at the JSON key path segs.
+func typeAt(root reflect.Type, segs []string) (reflect.Type, bool) {
+	t := root
 	for _, seg := range segs {
 		for t.Kind() == reflect.Pointer {
 			t = t.Elem()

@@ -21,12 +21,17 @@ type FieldError struct {
 	Value string
 	// Allowed says what is allowed, e.g. "one of debug, verbose, error, panic".
 	Allowed string
+	// Doc names the document: "" is the plugin configuration.
+	Doc string
 }
 
 // Error returns, for example: plugin config: field "logLevel": "loud" is not
 // allowed; want one of debug, verbose, error, panic.
 func (e *FieldError) Error() string {
 	where := "plugin config"
+	if e.Doc != "" {
+		where = e.Doc
+	}
 	if e.Field != "" {
 		where += fmt.Sprintf(": field %q", e.Field)
 	}

@@ -46,6 +46,11 @@ func (e *Engine) Add(ctx context.Context, req *request.Request, conf *config.Plu
 		e.resolveFailed(ctx, log, pod, err)
 		return nil, fmt.Errorf("pod %s: %w", req.Pod, err)
 	}
+	unlock, err := e.Store.Lock(false)
+	if err != nil {
+		return nil, fmt.Errorf("pod %s: recording attachments: %w", req.Pod, err)
+	}
+	defer unlock()
 	sb := store.Sandbox{ContainerID: req.ContainerID, NetNS: req.NetNS}
 	rec := &store.Record{
 		ContainerID: req.ContainerID, IfName: req.IfName, NetNS: req.NetNS, Pod: req.Pod,

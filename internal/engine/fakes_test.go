@@ -123,6 +123,19 @@ type fakeDelegates struct {
 	gcValid   map[string][]types.GCAttachment
 	cached    []CachedAttachment
 	rewrites  []string
+
+	// statusConfig is the configuration the last STATUS was given.
+	statusConfig []byte
+	// gcConfig is the configuration each network's GC was given; gcErr fails
+	// the GC of a network; cachedErr fails Cached; rewriteErr fails every
+	// RewriteDefaultRoutes.
+	gcConfig   map[string][]byte
+	gcErr      map[string]error
+	cachedErr  error
+	rewriteErr error
+	// beforeCached, when set, runs at the start of every Cached: what happens
+	// concurrently between GC's reading of the records and of the cache.
+	beforeCached func()
 }
 
 func (d *fakeDelegates) Add(_ context.Context, sb store.Sandbox, a store.Attachment) (types.Result, error) {
@@ -266,25 +279,67 @@ func (d *fakeDelegates) Check(_ context.Context, sb store.Sandbox, a store.Attac
 }
 
 // Status records a STATUS and fails as told by statusErr.
-func (d *fakeDelegates) Status(_ context.Context, network string, _ []byte) error {
+func (d *fakeDelegates) Status(_ context.Context, network string, config []byte) error {
 	d.calls = append(d.calls, delegateCall{Op: "STATUS", Network: network})
+	d.statusConfig = config
 	return d.statusErr
 }
 
-// GC records the valid attachments each network's GC was given.
-func (d *fakeDelegates) GC(_ context.Context, network string, _ []byte, valid []types.GCAttachment) error {
+// GC records the valid attachments and the configuration each network's GC was
+// given, and fails as told by gcErr.
+func (d *fakeDelegates) GC(_ context.Context, network string, config []byte, valid []types.GCAttachment) error {
 	if d.gcValid == nil {
 		d.gcValid = map[string][]types.GCAttachment{}
 	}
+	if d.gcConfig == nil {
+		d.gcConfig = map[string][]byte{}
+	}
 	d.gcValid[network] = valid
-	return nil
+	d.gcConfig[network] = config
+	return d.gcErr[network]
 }
 
-// Cached returns the scripted cache entries.
-func (d *fakeDelegates) Cached() ([]CachedAttachment, error) { return d.cached, nil }
+// Cached returns the scripted cache entries, or cachedErr.
+func (d *fakeDelegates) Cached() ([]CachedAttachment, error) {
+	if d.beforeCached != nil {
+		d.beforeCached()
+	}
+	return d.cached, d.cachedErr
+}
 
-// RewriteDefaultRoutes records the edit.
+// RewriteDefaultRoutes records the edit and fails as told by rewriteErr.
 func (d *fakeDelegates) RewriteDefaultRoutes(_ store.Sandbox, a store.Attachment, families []int, gateways []net.IP) error {
 	d.rewrites = append(d.rewrites, fmt.Sprintf("%s %v %v", a.IfName, families, gateways))
-	return nil
+	return d.rewriteErr
+}
+
+// fakeRoutes records default-route changes as "DEL <netns> <if> <family>" and
+// "ADD <netns> <if> <gw>", in order, and fails the calls it is told to, keyed by
+// the recorded text without the netns ("DEL net1 4", "ADD net1 10.1.1.1").
+type fakeRoutes struct {
+	calls []string
+	fail  map[string]error
+}
+
+func (r *fakeRoutes) DeleteDefault(netns, ifName string, family int) ([]net.IP, error) {
+	key := fmt.Sprintf("DEL %s %d", ifName, family)
+	r.calls = append(r.calls, netns+" "+key)
+	return nil, r.fail[key]
+}
+
+func (r *fakeRoutes) AddDefault(netns, ifName string, gw net.IP) error {
+	key := fmt.Sprintf("ADD %s %s", ifName, gw)
+	r.calls = append(r.calls, netns+" "+key)
+	return r.fail[key]
+}
+
+// fakeDevices is a DeviceSource returning ids and counting calls.
+type fakeDevices struct {
+	ids   map[string][]string
+	calls int
+}
+
+func (f *fakeDevices) DeviceIDs(context.Context, kubeobj.PodRef) (map[string][]string, error) {
+	f.calls++
+	return f.ids, nil
 }

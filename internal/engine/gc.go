@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/containernetworking/cni/pkg/types"
 
@@ -26,16 +27,22 @@ import (
 // An attachment of a sandbox in the valid list is never touched: its record is
 // kept, and every cached attachment of a valid sandbox counts as valid even when
 // its record cannot be read. Records younger than gcGracePeriod are spared too: an
-// ADD may have begun after the runtime took its list.
+// ADD may have begun after the runtime took its list. GC holds the store's lock
+// exclusively, ADDs share it, so a GC never meets an ADD half done.
 func (e *Engine) GC(ctx context.Context, req *request.Request, conf *config.PluginConf) error {
 	log := e.Log.With("command", "GC")
+	unlock, err := e.Store.Lock(true)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	valid := map[config.Attachment]bool{}
 	validSandbox := map[string]bool{}
 	for _, a := range conf.Valid() {
 		valid[a] = true
 		validSandbox[a.ContainerID] = true
 	}
-	kept, errs := e.collectStale(ctx, log, conf, valid)
+	kept, errs := e.collectStale(ctx, log, conf, valid, validSandbox)
 	networks, validByNetwork, err := e.networksToGC(ctx, req, conf, kept, validSandbox)
 	if err != nil {
 		errs = append(errs, err)
@@ -51,7 +58,7 @@ func (e *Engine) GC(ctx context.Context, req *request.Request, conf *config.Plug
 
 // collectStale tears down the sandboxes that are neither valid nor young, and
 // returns the records kept.
-func (e *Engine) collectStale(ctx context.Context, log *slog.Logger, conf *config.PluginConf, valid map[config.Attachment]bool) ([]*store.Record, []error) {
+func (e *Engine) collectStale(ctx context.Context, log *slog.Logger, conf *config.PluginConf, valid map[config.Attachment]bool, validSandbox map[string]bool) ([]*store.Record, []error) {
 	ids, err := e.Store.List()
 	if err != nil {
 		return nil, []error{fmt.Errorf("listing attachment records: %w", err)}
@@ -60,12 +67,18 @@ func (e *Engine) collectStale(ctx context.Context, log *slog.Logger, conf *confi
 	var errs []error
 	for _, id := range ids {
 		rec, err := e.Store.Load(id)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // a DEL removed it meanwhile
+		}
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		young := e.now().Sub(rec.Created) < conf.GCGracePeriod.Duration
-		if valid[config.Attachment{ContainerID: rec.ContainerID, IfName: rec.IfName}] || young {
+		// The runtime attaches us once per sandbox, so its container ID decides;
+		// a record made by a hot-plug alone does not know the runtime's ifname.
+		isValid := valid[config.Attachment{ContainerID: rec.ContainerID, IfName: rec.IfName}] || validSandbox[rec.ContainerID]
+		if isValid || young {
 			kept = append(kept, rec)
 			continue
 		}

@@ -80,11 +80,16 @@ func (ch routeChange) adjust(i int, entry netstatus.Entry) netstatus.Entry {
 			entry.DefaultRoute = slices.Clone(entry.Gateway)
 			return entry
 		}
-		entry.Gateway = nil
+		// The owner keeps its own gateways of the families it was not given.
+		kept := slices.DeleteFunc(slices.Clone(entry.Gateway), func(gw string) bool {
+			ip := net.ParseIP(gw)
+			return ip == nil || slices.Contains(ch.families, familyOf(ip))
+		})
+		entry.DefaultRoute = nil
 		for _, gw := range ch.gateways {
-			entry.Gateway = append(entry.Gateway, gw.String())
+			entry.DefaultRoute = append(entry.DefaultRoute, gw.String())
 		}
-		entry.DefaultRoute = slices.Clone(entry.Gateway)
+		entry.Gateway = append(slices.Clone(entry.DefaultRoute), kept...)
 		return entry
 	}
 	entry.Gateway = slices.DeleteFunc(entry.Gateway, func(gw string) bool {

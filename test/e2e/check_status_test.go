@@ -15,53 +15,57 @@ import (
 // real bridge and macvlan plugins, and proves it fails, naming the attachment, when
 // an interface or an address is removed behind our back.
 func TestCheckEveryAttachment(t *testing.T) {
-	for _, v := range []string{"0.4.0", "1.0.0", "1.1.0"} {
-		t.Run(v, func(t *testing.T) {
-			e := newEnv(t)
-			master := fmt.Sprintf("mvc%d", e.idx)
-			addBridge(t, master)
-			e.nad("mv", fmt.Sprintf(`{"cniVersion":%q,"type":"macvlan","master":%q,"capabilities":{"ips":true},"ipam":{"type":"static"}}`, v, master), nil)
-			_, sb, netns := e.pod("pod-1", map[string]string{"k8s.v1.cni.cncf.io/networks": `[{"name":"mv","ips":["10.201.0.5/24"]}]`})
-			conf := e.multusConf(v, nil)
-			e.add(conf, sb)
-			if err := e.rt.Check(e.ctx, conf, sb); err != nil {
-				t.Fatalf("CHECK of a healthy pod: %v\nlog:\n%s", err, readFile(e.logFile))
-			}
+	modes(t, func(t *testing.T) {
+		for _, v := range []string{"0.4.0", "1.0.0", "1.1.0"} {
+			t.Run(v, func(t *testing.T) {
+				e := newEnv(t)
+				master := fmt.Sprintf("mvc%d", e.idx)
+				addBridge(t, master)
+				e.nad("mv", fmt.Sprintf(`{"cniVersion":%q,"type":"macvlan","master":%q,"capabilities":{"ips":true},"ipam":{"type":"static"}}`, v, master), nil)
+				_, sb, netns := e.pod("pod-1", map[string]string{"k8s.v1.cni.cncf.io/networks": `[{"name":"mv","ips":["10.201.0.5/24"]}]`})
+				conf := e.multusConf(v, nil)
+				e.add(conf, sb)
+				if err := e.rt.Check(e.ctx, conf, sb); err != nil {
+					t.Fatalf("CHECK of a healthy pod: %v\nlog:\n%s", err, readFile(e.logFile))
+				}
 
-			removeLink(t, netns, "net1")
-			err := e.rt.Check(e.ctx, conf, sb)
-			if err == nil || !strings.Contains(err.Error(), e.namespace+"/mv") || !strings.Contains(err.Error(), "net1") {
-				t.Errorf("CHECK with net1 gone: %v, want a failure naming %s/mv and net1", err, e.namespace)
-			}
+				removeLink(t, netns, "net1")
+				err := e.rt.Check(e.ctx, conf, sb)
+				if err == nil || !strings.Contains(err.Error(), e.namespace+"/mv") || !strings.Contains(err.Error(), "net1") {
+					t.Errorf("CHECK with net1 gone: %v, want a failure naming %s/mv and net1", err, e.namespace)
+				}
 
-			e.del(conf, sb)
-			_, sb2, netns2 := e.pod("pod-2", nil)
-			e.add(conf, sb2)
-			flushAddrs(t, netns2, "eth0")
-			err = e.rt.Check(e.ctx, conf, sb2)
-			if err == nil || !strings.Contains(err.Error(), "cluster-net") {
-				t.Errorf("CHECK with eth0's address gone: %v, want a failure naming the cluster network", err)
-			}
-			e.del(conf, sb2)
-		})
-	}
+				e.del(conf, sb)
+				_, sb2, netns2 := e.pod("pod-2", nil)
+				e.add(conf, sb2)
+				flushAddrs(t, netns2, "eth0")
+				err = e.rt.Check(e.ctx, conf, sb2)
+				if err == nil || !strings.Contains(err.Error(), "cluster-net") {
+					t.Errorf("CHECK with eth0's address gone: %v, want a failure naming the cluster network", err)
+				}
+				e.del(conf, sb2)
+			})
+		}
+	})
 }
 
 // TestCheckUnknownSandbox: CHECK of a sandbox we hold no record of fails with the
 // spec's "unknown container" (3).
 func TestCheckUnknownSandbox(t *testing.T) {
-	e := newEnv(t)
-	_, sb, _ := e.pod("pod-1", nil)
-	res, err := testbed.ExecPlugin(e.ctx, testbed.Invocation{
-		Binary: testbed.Binary(t, "multus"), Env: testbed.CNIEnv("CHECK", sb, e.bed.CNIPluginDir()),
-		Stdin: e.multusConf("1.0.0", nil),
+	modes(t, func(t *testing.T) {
+		e := newEnv(t)
+		_, sb, _ := e.pod("pod-1", nil)
+		res, err := testbed.ExecPlugin(e.ctx, testbed.Invocation{
+			Binary: e.binary(), Env: testbed.CNIEnv("CHECK", sb, e.bed.CNIPluginDir()),
+			Stdin: e.multusConf("1.0.0", nil),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ce, err := res.CNIError(); err != nil || ce.Code != cnicode.UnknownContainer {
+			t.Errorf("CHECK of an unknown sandbox: %s (%v), want code 3", res.Stdout, err)
+		}
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ce, err := res.CNIError(); err != nil || ce.Code != cnicode.UnknownContainer {
-		t.Errorf("CHECK of an unknown sandbox: %s (%v), want code 3", res.Stdout, err)
-	}
 }
 
 // TestStatus: STATUS (CNI 1.1) answers whether pods can be added now. It passes

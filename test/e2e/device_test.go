@@ -69,92 +69,96 @@ func serveKubelet(t *testing.T, socket string, k *kubelet) {
 // CNIDeviceInfoFile (D-5.1), reported in network-status (D-6.1.1), and removed
 // on DEL (D-4.2.1).
 func TestDeviceInfo(t *testing.T) {
-	const v = "1.0.0"
-	for _, source := range []string{"Get", "List", "checkpoint"} {
-		t.Run(source, func(t *testing.T) {
-			e := newEnv(t)
-			tmp := t.TempDir()
-			devinfo := filepath.Join(tmp, "devinfo")
-			socket := filepath.Join(tmp, "kubelet.sock")
-			checkpoint := filepath.Join(tmp, "kubelet_internal_checkpoint")
-			pod, sb, _ := e.pod("pod-1", map[string]string{"k8s.v1.cni.cncf.io/networks": "sriov,sriov"})
-			ids := []string{"0000:03:00.3", "0000:03:00.2"}
-			switch source {
-			case "checkpoint":
-				cp := fmt.Sprintf(`{"Data":{"PodDeviceEntries":[{"PodUID":%q,"ContainerName":"app","ResourceName":"example.com/sriov",
+	modes(t, func(t *testing.T) {
+		const v = "1.0.0"
+		for _, source := range []string{"Get", "List", "checkpoint"} {
+			t.Run(source, func(t *testing.T) {
+				e := newEnv(t)
+				tmp := t.TempDir()
+				devinfo := filepath.Join(tmp, "devinfo")
+				socket := filepath.Join(tmp, "kubelet.sock")
+				checkpoint := filepath.Join(tmp, "kubelet_internal_checkpoint")
+				pod, sb, _ := e.pod("pod-1", map[string]string{"k8s.v1.cni.cncf.io/networks": "sriov,sriov"})
+				ids := []string{"0000:03:00.3", "0000:03:00.2"}
+				switch source {
+				case "checkpoint":
+					cp := fmt.Sprintf(`{"Data":{"PodDeviceEntries":[{"PodUID":%q,"ContainerName":"app","ResourceName":"example.com/sriov",
 					"DeviceIDs":{"0":["0000:03:00.3","0000:03:00.2"]}},{"PodUID":"someone-else","ResourceName":"example.com/sriov","DeviceIDs":{"0":["0000:09:00.0"]}}]},"Checksum":1}`, pod.UID)
-				if err := os.WriteFile(checkpoint, []byte(cp), 0o644); err != nil {
-					t.Fatal(err)
+					if err := os.WriteFile(checkpoint, []byte(cp), 0o644); err != nil {
+						t.Fatal(err)
+					}
+				default:
+					serveKubelet(t, socket, &kubelet{namespace: e.namespace, name: "pod-1", devices: map[string][]string{"example.com/sriov": ids}, get: source == "Get"})
 				}
-			default:
-				serveKubelet(t, socket, &kubelet{namespace: e.namespace, name: "pod-1", devices: map[string][]string{"example.com/sriov": ids}, get: source == "Get"})
-			}
-			for _, id := range ids {
-				writeJSON(t, filepath.Join(devinfo, "dp", "example.com-sriov-"+id+"-device.json"),
-					map[string]any{"type": "pci", "version": "1.1.0", "pci": map[string]string{"pci-address": id}})
-			}
-			e.nad("sriov", e.recorderConf(v, "sriov", map[string]any{"capabilities": map[string]bool{"deviceID": true, "CNIDeviceInfoFile": true}}),
-				map[string]string{"k8s.v1.cni.cncf.io/resourceName": "example.com/sriov"})
-			conf := e.multusConf(v, map[string]any{"podResourcesSocket": socket, "kubeletCheckpoint": checkpoint, "deviceInfoDir": devinfo})
-			e.add(conf, sb)
+				for _, id := range ids {
+					writeJSON(t, filepath.Join(devinfo, "dp", "example.com-sriov-"+id+"-device.json"),
+						map[string]any{"type": "pci", "version": "1.1.0", "pci": map[string]string{"pci-address": id}})
+				}
+				e.nad("sriov", e.recorderConf(v, "sriov", map[string]any{"capabilities": map[string]bool{"deviceID": true, "CNIDeviceInfoFile": true}}),
+					map[string]string{"k8s.v1.cni.cncf.io/resourceName": "example.com/sriov"})
+				conf := e.multusConf(v, map[string]any{"podResourcesSocket": socket, "kubeletCheckpoint": checkpoint, "deviceInfoDir": devinfo})
+				e.add(conf, sb)
 
-			adds := e.recordsFor("ADD")
-			if len(adds) != 2 {
-				t.Fatalf("%d secondary ADDs, want 2", len(adds))
-			}
-			var files []string
-			for i, want := range []string{"0000:03:00.2", "0000:03:00.3"} {
-				var got struct {
-					DeviceID      string `json:"deviceID"`
-					PCIBusID      string `json:"pciBusID"`
-					RuntimeConfig struct {
-						DeviceID string `json:"deviceID"`
-						File     string `json:"CNIDeviceInfoFile"`
-					} `json:"runtimeConfig"`
+				adds := e.recordsFor("ADD")
+				if len(adds) != 2 {
+					t.Fatalf("%d secondary ADDs, want 2", len(adds))
 				}
-				if err := adds[i].Conf(&got); err != nil {
-					t.Fatal(err)
+				var files []string
+				for i, want := range []string{"0000:03:00.2", "0000:03:00.3"} {
+					var got struct {
+						DeviceID      string `json:"deviceID"`
+						PCIBusID      string `json:"pciBusID"`
+						RuntimeConfig struct {
+							DeviceID string `json:"deviceID"`
+							File     string `json:"CNIDeviceInfoFile"`
+						} `json:"runtimeConfig"`
+					}
+					if err := adds[i].Conf(&got); err != nil {
+						t.Fatal(err)
+					}
+					if got.DeviceID != want || got.PCIBusID != want || got.RuntimeConfig.DeviceID != want || got.RuntimeConfig.File == "" {
+						t.Errorf("attachment %d got %+v, want device %s and a device-info file", i, got, want)
+					}
+					files = append(files, got.RuntimeConfig.File)
+					data, err := os.ReadFile(got.RuntimeConfig.File)
+					if err != nil || !strings.Contains(string(data), want) {
+						t.Errorf("device-info file %s: %q (%v), want the device plugin's for %s", got.RuntimeConfig.File, data, err, want)
+					}
 				}
-				if got.DeviceID != want || got.PCIBusID != want || got.RuntimeConfig.DeviceID != want || got.RuntimeConfig.File == "" {
-					t.Errorf("attachment %d got %+v, want device %s and a device-info file", i, got, want)
+				st := e.networkStatus("pod-1")
+				if len(st) != 3 || !strings.Contains(string(st[1].DeviceInfo), "0000:03:00.2") || !strings.Contains(string(st[2].DeviceInfo), "0000:03:00.3") {
+					t.Errorf("network-status device-info: %+v", st)
 				}
-				files = append(files, got.RuntimeConfig.File)
-				data, err := os.ReadFile(got.RuntimeConfig.File)
-				if err != nil || !strings.Contains(string(data), want) {
-					t.Errorf("device-info file %s: %q (%v), want the device plugin's for %s", got.RuntimeConfig.File, data, err, want)
+				e.del(conf, sb)
+				for _, f := range files {
+					if _, err := os.Stat(f); !os.IsNotExist(err) {
+						t.Errorf("device-info file %s survived DEL", f)
+					}
 				}
-			}
-			st := e.networkStatus("pod-1")
-			if len(st) != 3 || !strings.Contains(string(st[1].DeviceInfo), "0000:03:00.2") || !strings.Contains(string(st[2].DeviceInfo), "0000:03:00.3") {
-				t.Errorf("network-status device-info: %+v", st)
-			}
-			e.del(conf, sb)
-			for _, f := range files {
-				if _, err := os.Stat(f); !os.IsNotExist(err) {
-					t.Errorf("device-info file %s survived DEL", f)
-				}
-			}
-		})
-	}
+			})
+		}
+	})
 }
 
 // TestDeviceMissingFails: a NAD whose resource the pod was not allocated fails the
 // attachment, naming the network and the resource, before any delegate runs.
 func TestDeviceMissingFails(t *testing.T) {
-	const v = "1.0.0"
-	e := newEnv(t)
-	tmp := t.TempDir()
-	socket := filepath.Join(tmp, "kubelet.sock")
-	serveKubelet(t, socket, &kubelet{namespace: e.namespace, name: "pod-1", devices: map[string][]string{"example.com/sriov": {"0000:03:00.2"}}, get: true})
-	e.nad("sriov", e.recorderConf(v, "sriov", nil), map[string]string{"k8s.v1.cni.cncf.io/resourceName": "example.com/sriov"})
-	_, sb, _ := e.pod("pod-1", map[string]string{"k8s.v1.cni.cncf.io/networks": "sriov,sriov"})
-	_, err := e.rt.Add(e.ctx, e.multusConf(v, map[string]any{"podResourcesSocket": socket, "deviceInfoDir": filepath.Join(tmp, "d")}), sb)
-	if ce := cniError(t, err); ce.Code != 108 || !strings.Contains(ce.Msg, "example.com/sriov") {
-		t.Errorf("got %v, want code 108 naming the resource", err)
-	}
-	if n := len(e.recordsFor("ADD")); n != 0 {
-		t.Errorf("%d delegates ran", n)
-	}
+	modes(t, func(t *testing.T) {
+		const v = "1.0.0"
+		e := newEnv(t)
+		tmp := t.TempDir()
+		socket := filepath.Join(tmp, "kubelet.sock")
+		serveKubelet(t, socket, &kubelet{namespace: e.namespace, name: "pod-1", devices: map[string][]string{"example.com/sriov": {"0000:03:00.2"}}, get: true})
+		e.nad("sriov", e.recorderConf(v, "sriov", nil), map[string]string{"k8s.v1.cni.cncf.io/resourceName": "example.com/sriov"})
+		_, sb, _ := e.pod("pod-1", map[string]string{"k8s.v1.cni.cncf.io/networks": "sriov,sriov"})
+		_, err := e.rt.Add(e.ctx, e.multusConf(v, map[string]any{"podResourcesSocket": socket, "deviceInfoDir": filepath.Join(tmp, "d")}), sb)
+		if ce := cniError(t, err); ce.Code != 108 || !strings.Contains(ce.Msg, "example.com/sriov") {
+			t.Errorf("got %v, want code 108 naming the resource", err)
+		}
+		if n := len(e.recordsFor("ADD")); n != 0 {
+			t.Errorf("%d delegates ran", n)
+		}
+	})
 }
 
 func writeJSON(t *testing.T, path string, v any) {

@@ -51,6 +51,25 @@ type env struct {
 	kubeconfig                                             string
 	bridge, subnet                                         string
 	rt                                                     *testbed.Runtime
+	// mode is "thin" (the runtime runs multus) or "thick" (it runs multus-shim,
+	// which forwards to the shared multus-daemon).
+	mode   string
+	daemon *testbed.Daemon
+}
+
+// modes runs f once per mode, as subtests "thin" and "thick": every behaviour of
+// the engine holds in both. newEnv reads the mode from the subtest's name.
+func modes(t *testing.T, f func(t *testing.T)) {
+	for _, m := range []string{"thin", "thick"} {
+		t.Run(m, f)
+	}
+}
+
+func modeOf(t *testing.T) string {
+	if strings.Contains(t.Name(), "/thick") {
+		return "thick"
+	}
+	return "thin"
 }
 
 func newEnv(t *testing.T) *env {
@@ -70,6 +89,10 @@ func newEnv(t *testing.T) *env {
 		recordDir: filepath.Join(tmp, "records"), logFile: filepath.Join(tmp, "multus.log"),
 		kubeconfig: filepath.Join(tmp, "kubeconfig"),
 		bridge:     fmt.Sprintf("cbr%d", idx), subnet: fmt.Sprintf("10.%d.%d.0/24", 100+idx/250, idx%250),
+		mode: modeOf(t),
+	}
+	if e.mode == "thick" {
+		e.daemon = testbed.SharedDaemon(t)
 	}
 	for _, d := range []string{e.confDir, e.dataDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -81,7 +104,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	testbed.CreateNamespace(ctx, t, kc, e.namespace)
-	ourBins := testbed.BinDir(t, "multus", "recorder", "passthru")
+	ourBins := testbed.BinDir(t, "multus", "multus-shim", "recorder", "passthru")
 	e.rt = testbed.NewRuntime([]string{ourBins, bed.CNIPluginDir()}, e.cacheDir)
 	t.Cleanup(func() { deleteLink(t, e.bridge) })
 	return e
@@ -113,6 +136,10 @@ func (e *env) multusConf(version string, extra map[string]any) []byte {
 			continue
 		}
 		conf[k] = v
+	}
+	if e.mode == "thick" {
+		conf["type"] = "multus-shim"
+		conf["daemonSocketDir"] = e.daemon.SocketDir
 	}
 	data, err := json.Marshal(conf)
 	if err != nil {
@@ -193,6 +220,19 @@ func (e *env) events(name string) []string {
 	return out
 }
 
+// eventsWith returns the pod's events, joined, once one contains want or after a
+// few seconds: the daemon sends events in the background.
+func (e *env) eventsWith(name, want string) string {
+	e.t.Helper()
+	var evs string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if evs = strings.Join(e.events(name), "\n"); strings.Contains(evs, want) {
+			break
+		}
+	}
+	return evs
+}
+
 // cniError returns the CNI error in err's chain, failing the test when there is none.
 func cniError(t *testing.T, err error) *types.Error {
 	t.Helper()
@@ -248,7 +288,7 @@ func (e *env) add(conf []byte, sb testbed.Sandbox) types.Result {
 	e.t.Helper()
 	res, err := e.rt.Add(e.ctx, conf, sb)
 	if err != nil {
-		e.t.Fatalf("ADD of %s: %v\nlog:\n%s", sb.Pod.Name, err, readFile(e.logFile))
+		e.t.Fatalf("ADD of %s: %v\nlog:\n%s", sb.Pod.Name, err, e.log())
 	}
 	return res
 }
@@ -257,8 +297,24 @@ func (e *env) add(conf []byte, sb testbed.Sandbox) types.Result {
 func (e *env) del(conf []byte, sb testbed.Sandbox) {
 	e.t.Helper()
 	if err := e.rt.Del(e.ctx, conf, sb); err != nil {
-		e.t.Fatalf("DEL of %s: %v\nlog:\n%s", sb.Pod.Name, err, readFile(e.logFile))
+		e.t.Fatalf("DEL of %s: %v\nlog:\n%s", sb.Pod.Name, err, e.log())
 	}
+}
+
+// log is the end of the meta-plugin's log: the thin plugin's file, or the daemon's.
+func (e *env) log() string {
+	if e.mode == "thick" {
+		return e.daemon.Process.Tail(40)
+	}
+	return readFile(e.logFile)
+}
+
+// binary is the plugin the runtime runs in this mode.
+func (e *env) binary() string {
+	if e.mode == "thick" {
+		return testbed.Binary(e.t, "multus-shim")
+	}
+	return testbed.Binary(e.t, "multus")
 }
 
 // recordFile is the attachment record of a sandbox.

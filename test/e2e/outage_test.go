@@ -53,49 +53,51 @@ func TestDelWithAPIServerStopped(t *testing.T) {
 // host-local cluster network and a secondary network, and checks every pod got
 // its interfaces and nothing leaked: no address, link, record or process.
 func TestParallelPods(t *testing.T) {
-	const v = "1.0.0"
-	const pods = 20
-	e := newEnv(t)
-	e.nad("sec", e.recorderConf(v, "sec", nil), nil)
-	conf := e.multusConf(v, nil)
-	sbs := make([]testbed.Sandbox, pods)
-	nss := make([]*testbed.NetNS, pods)
-	for i := range pods {
-		_, sbs[i], nss[i] = e.pod(fmt.Sprintf("pod-%d", i), map[string]string{"k8s.v1.cni.cncf.io/networks": "sec"})
-	}
-	run := func(op string, f func(testbed.Sandbox) error) {
-		var wg sync.WaitGroup
-		errs := make([]error, pods)
+	modes(t, func(t *testing.T) {
+		const v = "1.0.0"
+		const pods = 20
+		e := newEnv(t)
+		e.nad("sec", e.recorderConf(v, "sec", nil), nil)
+		conf := e.multusConf(v, nil)
+		sbs := make([]testbed.Sandbox, pods)
+		nss := make([]*testbed.NetNS, pods)
 		for i := range pods {
-			wg.Go(func() { errs[i] = f(sbs[i]) })
+			_, sbs[i], nss[i] = e.pod(fmt.Sprintf("pod-%d", i), map[string]string{"k8s.v1.cni.cncf.io/networks": "sec"})
 		}
-		wg.Wait()
-		for i, err := range errs {
-			if err != nil {
-				t.Errorf("%s of pod-%d: %v", op, i, err)
+		run := func(op string, f func(testbed.Sandbox) error) {
+			var wg sync.WaitGroup
+			errs := make([]error, pods)
+			for i := range pods {
+				wg.Go(func() { errs[i] = f(sbs[i]) })
+			}
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Errorf("%s of pod-%d: %v", op, i, err)
+				}
 			}
 		}
-	}
-	run("ADD", func(sb testbed.Sandbox) error { _, err := e.rt.Add(e.ctx, conf, sb); return err })
-	addrs := map[string]bool{}
-	for i, ns := range nss {
-		got := links(t, ns)
-		if len(got["eth0"]) != 1 {
-			t.Errorf("pod-%d has links %v", i, got)
-			continue
+		run("ADD", func(sb testbed.Sandbox) error { _, err := e.rt.Add(e.ctx, conf, sb); return err })
+		addrs := map[string]bool{}
+		for i, ns := range nss {
+			got := links(t, ns)
+			if len(got["eth0"]) != 1 {
+				t.Errorf("pod-%d has links %v", i, got)
+				continue
+			}
+			if addrs[got["eth0"][0]] {
+				t.Errorf("address %s given twice", got["eth0"][0])
+			}
+			addrs[got["eth0"][0]] = true
+			if st := e.networkStatus(fmt.Sprintf("pod-%d", i)); len(st) != 2 {
+				t.Errorf("pod-%d network-status %+v", i, st)
+			}
 		}
-		if addrs[got["eth0"][0]] {
-			t.Errorf("address %s given twice", got["eth0"][0])
+		run("DEL", func(sb testbed.Sandbox) error { return e.rt.Del(e.ctx, conf, sb) })
+		for i, ns := range nss {
+			if got := links(t, ns); len(got) != 1 {
+				t.Errorf("pod-%d links after DEL: %v", i, got)
+			}
 		}
-		addrs[got["eth0"][0]] = true
-		if st := e.networkStatus(fmt.Sprintf("pod-%d", i)); len(st) != 2 {
-			t.Errorf("pod-%d network-status %+v", i, st)
-		}
-	}
-	run("DEL", func(sb testbed.Sandbox) error { return e.rt.Del(e.ctx, conf, sb) })
-	for i, ns := range nss {
-		if got := links(t, ns); len(got) != 1 {
-			t.Errorf("pod-%d links after DEL: %v", i, got)
-		}
-	}
+	})
 }

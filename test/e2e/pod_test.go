@@ -19,37 +19,39 @@ import (
 // object is a mirror with a UID of its own; a pod missing from the API gets an
 // empty result and no attachment, as upstream does.
 func TestPodIdentity(t *testing.T) {
-	const v = "1.0.0"
-	e := newEnv(t)
-	conf := e.multusConf(v, map[string]any{"delegates": []any{e.recorderMap(v, "cluster")}})
+	modes(t, func(t *testing.T) {
+		const v = "1.0.0"
+		e := newEnv(t)
+		conf := e.multusConf(v, map[string]any{"delegates": []any{e.recorderMap(v, "cluster")}})
 
-	_, sb, _ := e.pod("recreated", nil)
-	sb.Pod.UID = "00000000-0000-0000-0000-000000000000"
-	_, err := e.rt.Add(e.ctx, conf, sb)
-	if ce := cniError(t, err); ce.Code != cnicode.PodUIDMismatch || !strings.Contains(ce.Msg, e.namespace+"/recreated") {
-		t.Errorf("UID mismatch: got %v, want code %d naming the pod", err, cnicode.PodUIDMismatch)
-	}
+		_, sb, _ := e.pod("recreated", nil)
+		sb.Pod.UID = "00000000-0000-0000-0000-000000000000"
+		_, err := e.rt.Add(e.ctx, conf, sb)
+		if ce := cniError(t, err); ce.Code != cnicode.PodUIDMismatch || !strings.Contains(ce.Msg, e.namespace+"/recreated") {
+			t.Errorf("UID mismatch: got %v, want code %d naming the pod", err, cnicode.PodUIDMismatch)
+		}
 
-	_, sb, _ = e.pod("static", map[string]string{"kubernetes.io/config.source": "file"})
-	sb.Pod.UID = "11111111-0000-0000-0000-000000000000"
-	e.add(conf, sb)
-	e.del(conf, sb)
+		_, sb, _ = e.pod("static", map[string]string{"kubernetes.io/config.source": "file"})
+		sb.Pod.UID = "11111111-0000-0000-0000-000000000000"
+		e.add(conf, sb)
+		e.del(conf, sb)
 
-	sb = e.sandboxFor("absent", "22222222-0000-0000-0000-000000000000")
-	netns := testbed.NewNetNS(t)
-	sb.NetNS = netns.Path
-	res := e.add(conf, sb)
-	cur, err := current.NewResultFromResult(res)
-	if err != nil || len(cur.Interfaces) != 1 || cur.Interfaces[0].Name != "eth0" || len(cur.IPs) != 1 || !cur.IPs[0].Address.IP.IsUnspecified() {
-		t.Errorf("pod not found: result %v (%v), want the empty result", res, err)
-	}
-	if n := len(e.recordsFor("ADD")); n != 1 { // the static pod's only
-		t.Errorf("%d delegate ADDs, want none for the missing pod", n)
-	}
-	if _, err := os.Stat(e.recordFile(sb)); !os.IsNotExist(err) {
-		t.Errorf("a record was written for a missing pod")
-	}
-	e.del(conf, sb)
+		sb = e.sandboxFor("absent", "22222222-0000-0000-0000-000000000000")
+		netns := testbed.NewNetNS(t)
+		sb.NetNS = netns.Path
+		res := e.add(conf, sb)
+		cur, err := current.NewResultFromResult(res)
+		if err != nil || len(cur.Interfaces) != 1 || cur.Interfaces[0].Name != "eth0" || len(cur.IPs) != 1 || !cur.IPs[0].Address.IP.IsUnspecified() {
+			t.Errorf("pod not found: result %v (%v), want the empty result", res, err)
+		}
+		if n := len(e.recordsFor("ADD")); n != 1 { // the static pod's only
+			t.Errorf("%d delegate ADDs, want none for the missing pod", n)
+		}
+		if _, err := os.Stat(e.recordFile(sb)); !os.IsNotExist(err) {
+			t.Errorf("a record was written for a missing pod")
+		}
+		e.del(conf, sb)
+	})
 }
 
 // TestReadinessIndicator: ADD waits, bounded, for readinessindicatorfile and fails
@@ -142,47 +144,51 @@ func TestCredentialsAreReadOnEveryInvocation(t *testing.T) {
 // attachment, "default" written on every entry and true only for the cluster
 // network (R-5.2, R-5.3.5), name namespace/name (R-5.3.1).
 func TestResultVersionAndStatusShape(t *testing.T) {
-	for _, v := range cniVersions {
-		t.Run(v, func(t *testing.T) {
-			e := newEnv(t)
-			e.nad("sec", e.recorderConf(v, "sec", map[string]any{"ip": "198.51.100.7/24"}), nil)
-			_, sb, _ := e.pod("pod-1", map[string]string{"k8s.v1.cni.cncf.io/networks": "sec"})
-			conf := e.multusConf(v, nil)
-			res := e.add(conf, sb)
-			raw, _ := json.Marshal(res)
-			if res.Version() != v || strings.Contains(string(raw), "198.51.100.7") {
-				t.Errorf("result %s (version %s): want the cluster network's, in %s", raw, res.Version(), v)
-			}
-			pod, err := e.kc.CoreV1().Pods(e.namespace).Get(e.ctx, "pod-1", metaGet)
-			if err != nil {
-				t.Fatal(err)
-			}
-			value := pod.Annotations["k8s.v1.cni.cncf.io/network-status"]
-			if strings.Count(value, `"default":`) != 2 || strings.Count(value, `"default":true`) != 1 {
-				t.Errorf("network-status %s: want default on both entries, true once", value)
-			}
-			if !strings.Contains(value, `"name":"`+e.namespace+`/sec"`) || !strings.Contains(value, `"ips":["198.51.100.7"]`) {
-				t.Errorf("network-status %s lacks the secondary entry", value)
-			}
-			e.del(conf, sb)
-		})
-	}
+	modes(t, func(t *testing.T) {
+		for _, v := range cniVersions {
+			t.Run(v, func(t *testing.T) {
+				e := newEnv(t)
+				e.nad("sec", e.recorderConf(v, "sec", map[string]any{"ip": "198.51.100.7/24"}), nil)
+				_, sb, _ := e.pod("pod-1", map[string]string{"k8s.v1.cni.cncf.io/networks": "sec"})
+				conf := e.multusConf(v, nil)
+				res := e.add(conf, sb)
+				raw, _ := json.Marshal(res)
+				if res.Version() != v || strings.Contains(string(raw), "198.51.100.7") {
+					t.Errorf("result %s (version %s): want the cluster network's, in %s", raw, res.Version(), v)
+				}
+				pod, err := e.kc.CoreV1().Pods(e.namespace).Get(e.ctx, "pod-1", metaGet)
+				if err != nil {
+					t.Fatal(err)
+				}
+				value := pod.Annotations["k8s.v1.cni.cncf.io/network-status"]
+				if strings.Count(value, `"default":`) != 2 || strings.Count(value, `"default":true`) != 1 {
+					t.Errorf("network-status %s: want default on both entries, true once", value)
+				}
+				if !strings.Contains(value, `"name":"`+e.namespace+`/sec"`) || !strings.Contains(value, `"ips":["198.51.100.7"]`) {
+					t.Errorf("network-status %s lacks the secondary entry", value)
+				}
+				e.del(conf, sb)
+			})
+		}
+	})
 }
 
 // TestBadConfigurationNamesTheField: a bad plugin configuration fails with CNI code
 // 7 and a message naming the key and what is allowed, and leaves nothing behind.
 func TestBadConfigurationNamesTheField(t *testing.T) {
-	e := newEnv(t)
-	_, sb, _ := e.pod("pod-1", nil)
-	for field, value := range map[string]any{
-		"logLevel":   "loud",
-		"apiTimeout": 10,
-		"cniVersion": "9.9.9",
-		"confDir":    "relative/path",
-	} {
-		_, err := e.rt.Add(e.ctx, e.multusConf("1.0.0", map[string]any{field: value}), sb)
-		if ce := cniError(t, err); ce.Code != cnicode.InvalidNetworkConfig || !strings.Contains(ce.Msg, `"`+field+`"`) || !strings.Contains(ce.Msg, "want") {
-			t.Errorf("%s=%v: got %v, want code 7 naming the field and what is allowed", field, value, err)
+	modes(t, func(t *testing.T) {
+		e := newEnv(t)
+		_, sb, _ := e.pod("pod-1", nil)
+		for field, value := range map[string]any{
+			"multusNamespace": "Bad_Namespace", // not logLevel: the test daemon sets its own, which wins in thick mode
+			"apiTimeout":      10,
+			"cniVersion":      "9.9.9",
+			"confDir":         "relative/path",
+		} {
+			_, err := e.rt.Add(e.ctx, e.multusConf("1.0.0", map[string]any{field: value}), sb)
+			if ce := cniError(t, err); ce.Code != cnicode.InvalidNetworkConfig || !strings.Contains(ce.Msg, `"`+field+`"`) || !strings.Contains(ce.Msg, "want") {
+				t.Errorf("%s=%v: got %v, want code 7 naming the field and what is allowed", field, value, err)
+			}
 		}
-	}
+	})
 }

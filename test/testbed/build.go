@@ -90,6 +90,7 @@ func buildBinary(name string) (string, error) {
 // teardown stops the shared control plane and deletes the folder of built
 // binaries; Main calls it after the last test.
 func teardown() {
+	stopSharedDaemon()
 	stopShared()
 	builtMu.Lock()
 	defer builtMu.Unlock()

@@ -26,6 +26,10 @@ type LeakOptions struct {
 	NetNS []*NetNS
 }
 
+// hostDirs are the host's own CNI folders. The tests point every configuration
+// at temporary folders; a file that appears here means one did not.
+var hostDirs = []string{"/var/lib/cni", "/etc/cni", "/run/k8s.cni.cncf.io", "/var/run/k8s.cni.cncf.io", "/run/multus"}
+
 // snapshot is what a leak check compares.
 type snapshot struct {
 	nodeLinks []string
@@ -68,7 +72,7 @@ func takeSnapshot(opts LeakOptions) snapshot {
 		podLinks:  map[string][]string{},
 		procs:     ourProcesses(),
 	}
-	for _, d := range opts.Dirs {
+	for _, d := range append(slices.Clone(hostDirs), opts.Dirs...) {
 		s.files[d] = listFiles(d)
 	}
 	for _, n := range opts.NetNS {
@@ -138,7 +142,7 @@ func listFiles(dir string) []string {
 			return nil
 		}
 		base := d.Name()
-		if base == "lock" || strings.HasPrefix(base, "last_reserved_ip") {
+		if base == "lock" || base == ".lock" || strings.HasPrefix(base, "last_reserved_ip") {
 			return nil
 		}
 		rel, _ := filepath.Rel(dir, path)

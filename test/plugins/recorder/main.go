@@ -4,7 +4,7 @@
 // the `result` given (converted to the conf's cniVersion), else the prevResult it was
 // chained after, else a result with one interface named CNI_IFNAME in CNI_NETNS and
 // the address `ip`. With `errorsWhile`, the scripted errors apply only while that
-// file exists. It creates nothing, so it proves what a delegate was given
+// file exists; with `sleepMs`, ADD waits that long after recording. It creates nothing, so it proves what a delegate was given
 // without needing a real network.
 package main
 
@@ -32,7 +32,10 @@ type conf struct {
 	// ErrorsWhile, when set, makes Errors apply only while that file exists, so a
 	// test can make a delegate fail, then recover, with the same config bytes.
 	ErrorsWhile string `json:"errorsWhile,omitempty"`
-	IP          string `json:"ip,omitempty"`
+	// SleepMs makes ADD wait this long after recording, so a test can act while
+	// an ADD is in flight.
+	SleepMs int    `json:"sleepMs,omitempty"`
+	IP      string `json:"ip,omitempty"`
 }
 
 func main() {
@@ -62,6 +65,9 @@ func handle(command string, args *skel.CmdArgs) error {
 	rec := recording.Record{Command: command, Env: env, Stdin: string(args.StdinData), Seq: time.Now().UnixNano(), PID: os.Getpid()}
 	if err := recording.Write(c.RecordDir, rec); err != nil {
 		return types.NewError(types.ErrIOFailure, "recorder: writing record", err.Error())
+	}
+	if command == "ADD" && c.SleepMs > 0 {
+		time.Sleep(time.Duration(c.SleepMs) * time.Millisecond)
 	}
 	if e, ok := c.Errors[command]; ok && c.scriptedErrorsActive() {
 		return &e

@@ -1,0 +1,221 @@
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"slices"
+	"time"
+)
+
+// Defaults of the daemon configuration: upstream's, and ours for what upstream
+// leaves unbounded.
+const (
+	DefaultDaemonConfig    = "/etc/cni/net.d/multus.d/daemon-config.json"
+	DefaultCNIConfigDir    = "/etc/cni/net.d"
+	DefaultMaxInFlight     = 32
+	DefaultMaxRequestBytes = 1 << 20
+	DefaultRequestTimeout  = 3 * time.Minute
+	DefaultShutdownTimeout = 10 * time.Second
+	DefaultCacheSync       = time.Minute
+	// AutoConfig makes the daemon generate the shim's configuration.
+	AutoConfig = "auto"
+)
+
+// DaemonConf is daemon-config.json: the node daemon's own settings, how it
+// generates the shim's CNI configuration, and plugin-configuration keys it lays
+// over every request's configuration (Overlay).
+type DaemonConf struct {
+	CNIVersion string `json:"cniVersion"`
+	// SocketDir holds multus.sock.
+	SocketDir string `json:"socketDir"`
+	// ChrootDir, when set, is the root delegates run in (a host's / mounted
+	// into the daemon's container).
+	ChrootDir       string `json:"chrootDir"`
+	LogFile         string `json:"logFile"`
+	LogLevel        string `json:"logLevel"`
+	LogToStderr     bool   `json:"logToStderr"`
+	MetricsPort     *int   `json:"metricsPort"`
+	EnablePprof     bool   `json:"enablePprof"`
+	ConnectionLimit *int   `json:"connectionLimit"`
+	// PerNodeCertificate is accepted and validated; see the daemon's docs.
+	PerNodeCertificate *PerNodeCertificate `json:"perNodeCertificate"`
+
+	MultusConfigFile       string `json:"multusConfigFile"`
+	CNIConfigDir           string `json:"cniConfigDir"`
+	MultusAutoconfigDir    string `json:"multusAutoconfigDir"`
+	MultusMasterCNI        string `json:"multusMasterCNI"`
+	ReadinessIndicatorFile string `json:"readinessindicatorfile"`
+	ForceCNIVersion        bool   `json:"forceCNIVersion"`
+	OverrideNetworkName    bool   `json:"overrideNetworkName"`
+
+	// Ours.
+	// Kubeconfig is the daemon's kubeconfig; empty means in-cluster.
+	Kubeconfig string `json:"kubeconfig"`
+	// MetricsAddress is the metrics listener's address; empty means all
+	// interfaces on MetricsPort, as upstream listens.
+	MetricsAddress string `json:"metricsAddress"`
+	// MaxInFlight bounds concurrent CNI requests; past it a request gets CNI code
+	// 11 at once instead of memory (Multus #1346).
+	MaxInFlight int `json:"maxInFlight"`
+	// MaxRequestBytes bounds a request body.
+	MaxRequestBytes int64 `json:"maxRequestBytes"`
+	// RequestTimeout bounds one request's processing.
+	RequestTimeout Duration `json:"requestTimeout"`
+	// ShutdownTimeout bounds how long in-flight requests may finish after SIGTERM.
+	ShutdownTimeout Duration `json:"shutdownTimeout"`
+	// CacheSyncTimeout bounds the informers' first sync; start-up fails past it.
+	CacheSyncTimeout Duration `json:"cacheSyncTimeout"`
+	// RemoveConfigOnShutdown removes the generated configuration when the daemon
+	// stops. Off by default: with the file kept, the shim fails fast and
+	// retryably while the daemon restarts, instead of the runtime falling back to
+	// the primary network alone and starting pods without their other networks.
+	RemoveConfigOnShutdown bool `json:"removeConfigOnShutdown"`
+
+	// Raw is the whole document, for Overlay.
+	Raw map[string]json.RawMessage `json:"-"`
+}
+
+// PerNodeCertificate is upstream's per-node client certificate setting.
+type PerNodeCertificate struct {
+	Enabled             bool     `json:"enabled"`
+	BootstrapKubeconfig string   `json:"bootstrapKubeconfig"`
+	CertDir             string   `json:"certDir"`
+	CertDuration        Duration `json:"certDuration"`
+}
+
+// daemonOnly are keys of the daemon's own, never laid over a request. The
+// request's identity (cniVersion, name, type) stays the request's too.
+var daemonOnly = []string{
+	"cniVersion", "name", "type", "socketDir", "chrootDir", "metricsPort", "enablePprof", "connectionLimit",
+	"perNodeCertificate", "multusConfigFile", "cniConfigDir", "multusAutoconfigDir", "multusMasterCNI",
+	"forceCNIVersion", "overrideNetworkName", "kubeconfig", "metricsAddress", "maxInFlight", "maxRequestBytes",
+	"requestTimeout", "shutdownTimeout", "cacheSyncTimeout", "removeConfigOnShutdown",
+}
+
+func daemonDefaults() DaemonConf {
+	return DaemonConf{
+		SocketDir:        DefaultDaemonSocketDir,
+		MultusConfigFile: AutoConfig,
+		CNIConfigDir:     DefaultCNIConfigDir,
+		MaxInFlight:      DefaultMaxInFlight,
+		MaxRequestBytes:  DefaultMaxRequestBytes,
+		RequestTimeout:   Duration{DefaultRequestTimeout},
+		ShutdownTimeout:  Duration{DefaultShutdownTimeout},
+		CacheSyncTimeout: Duration{DefaultCacheSync},
+		LogLevel:         LevelError,
+	}
+}
+
+// ParseDaemon decodes and validates daemon-config.json. Every error is a
+// *FieldError naming the key.
+func ParseDaemon(data []byte) (*DaemonConf, error) {
+	c := daemonDefaults()
+	if err := decodeObject(data, &c); err != nil {
+		return nil, asDaemonError(err)
+	}
+	if err := json.Unmarshal(data, &c.Raw); err != nil {
+		return nil, &FieldError{Doc: "daemon config", Value: shorten(string(data)), Allowed: "a JSON object"}
+	}
+	if err := validateDaemon(&c); err != nil {
+		return nil, asDaemonError(err)
+	}
+	return &c, nil
+}
+
+func asDaemonError(err error) error {
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		out := *fe
+		out.Doc = "daemon config"
+		return &out
+	}
+	return err
+}
+
+func validateDaemon(c *DaemonConf) error {
+	if c.CNIVersion != "" && !slices.Contains(cniVersions, c.CNIVersion) {
+		return &FieldError{Field: "cniVersion", Value: c.CNIVersion, Allowed: "one of " + fmt.Sprint(cniVersions)}
+	}
+	if c.MetricsPort != nil && (*c.MetricsPort < 1 || *c.MetricsPort > 65535) {
+		return &FieldError{Field: "metricsPort", Value: fmt.Sprint(*c.MetricsPort), Allowed: "a port from 1 to 65535"}
+	}
+	if c.ConnectionLimit != nil && *c.ConnectionLimit < 1 {
+		return &FieldError{Field: "connectionLimit", Value: fmt.Sprint(*c.ConnectionLimit), Allowed: "a positive integer"}
+	}
+	if c.MaxInFlight < 1 {
+		return &FieldError{Field: "maxInFlight", Value: fmt.Sprint(c.MaxInFlight), Allowed: "a positive integer"}
+	}
+	if c.MaxRequestBytes < 1024 {
+		return &FieldError{Field: "maxRequestBytes", Value: fmt.Sprint(c.MaxRequestBytes), Allowed: "at least 1024"}
+	}
+	for key, d := range map[string]Duration{"requestTimeout": c.RequestTimeout, "shutdownTimeout": c.ShutdownTimeout, "cacheSyncTimeout": c.CacheSyncTimeout} {
+		if d.Duration <= 0 {
+			return &FieldError{Field: key, Value: d.String(), Allowed: `a positive duration such as "10s"`}
+		}
+	}
+	if !slices.Contains(logLevels, c.LogLevel) {
+		return &FieldError{Field: "logLevel", Value: c.LogLevel, Allowed: "one of debug, verbose, error, panic"}
+	}
+	paths := map[string]string{"socketDir": c.SocketDir, "cniConfigDir": c.CNIConfigDir}
+	for key, p := range paths {
+		if !filepath.IsAbs(p) {
+			return &FieldError{Field: key, Value: p, Allowed: allowedAbsPath}
+		}
+	}
+	for key, p := range map[string]string{"chrootDir": c.ChrootDir, "multusAutoconfigDir": c.MultusAutoconfigDir,
+		"readinessindicatorfile": c.ReadinessIndicatorFile, "logFile": c.LogFile, "kubeconfig": c.Kubeconfig} {
+		if p != "" && !filepath.IsAbs(p) {
+			return &FieldError{Field: key, Value: p, Allowed: allowedAbsPath + ", or empty"}
+		}
+	}
+	if c.MultusConfigFile == AutoConfig {
+		if c.MultusAutoconfigDir == "" {
+			return &FieldError{Field: "multusAutoconfigDir", Allowed: `a folder to find the primary CNI configuration in, when multusConfigFile is "auto"`}
+		}
+		if c.CNIVersion == "" {
+			return &FieldError{Field: "cniVersion", Allowed: `a CNI version for the generated configuration, when multusConfigFile is "auto"`}
+		}
+	} else if !filepath.IsAbs(c.MultusConfigFile) {
+		return &FieldError{Field: "multusConfigFile", Value: c.MultusConfigFile, Allowed: `"auto" or an absolute path`}
+	}
+	return validatePerNode(c.PerNodeCertificate)
+}
+
+func validatePerNode(p *PerNodeCertificate) error {
+	if p == nil || !p.Enabled {
+		return nil
+	}
+	if p.BootstrapKubeconfig == "" || !filepath.IsAbs(p.BootstrapKubeconfig) {
+		return &FieldError{Field: "perNodeCertificate.bootstrapKubeconfig", Value: p.BootstrapKubeconfig, Allowed: allowedAbsPath}
+	}
+	if p.CertDir == "" || !filepath.IsAbs(p.CertDir) {
+		return &FieldError{Field: "perNodeCertificate.certDir", Value: p.CertDir, Allowed: allowedAbsPath}
+	}
+	return nil
+}
+
+// Overlay lays the daemon configuration's plugin keys over a request's plugin
+// configuration, key by key, as upstream does, so that confDir, cniDir,
+// namespaceIsolation and the like set on the node win over the shim's. The
+// daemon's own keys and the request's cniVersion, name and type are not laid
+// over; neither is readinessindicatorfile when the daemon generates the
+// configuration, since it then watches the indicator itself.
+func (c *DaemonConf) Overlay(request []byte) ([]byte, error) {
+	var req map[string]json.RawMessage
+	if err := json.Unmarshal(request, &req); err != nil || req == nil {
+		return nil, &FieldError{Value: shorten(string(request)), Allowed: "a JSON object"}
+	}
+	over := maps.Clone(c.Raw)
+	for _, k := range daemonOnly {
+		delete(over, k)
+	}
+	if c.MultusConfigFile == AutoConfig {
+		delete(over, "readinessindicatorfile")
+		delete(req, "readinessindicatorfile")
+	}
+	maps.Copy(req, over)
+	return json.Marshal(req)
+}

@@ -1,0 +1,192 @@
+package confmgr
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/polynet-cni/polynet/internal/config"
+)
+
+const (
+	// DefaultNetworkName is the generated configuration's network name unless
+	// overrideNetworkName asks for the primary's.
+	DefaultNetworkName = "multus-cni-network"
+	// ShimType is the plugin type the runtime is made to call.
+	ShimType = "multus-shim"
+	// ownPrefix starts the name of every file we generate; such files are never
+	// taken as the primary configuration.
+	ownPrefix = "00-multus"
+)
+
+// copiedKeys are the daemon configuration keys the shim (or the daemon, when it
+// lays the request over its own configuration) reads from the plugin
+// configuration; they are copied verbatim. readinessindicatorfile is left out
+// on purpose: the manager watches the indicator itself and removes the file
+// while it is missing, so the shim must not wait on it a second time.
+var copiedKeys = []string{
+	"logFile", "logLevel", "logToStderr", "logOptions", "binDir", "cniDir", "confDir",
+	"namespaceIsolation", "globalNamespaces", "auxiliaryCNIChainName", "multusNamespace",
+	"systemNamespaces", "defaultNetworks", "retryDeleteOnError",
+}
+
+// Generate returns the file name and content that would be written for the
+// primary configuration primary, read from primaryPath. It refuses a primary
+// that is itself Multus (self-delegation loops forever, upstream #1108) and,
+// unless ForceCNIVersion is set (the caller then rewrites the primary first),
+// a primary whose cniVersion the daemon's cannot be used with.
+func Generate(d *config.DaemonConf, primaryPath string, primary []byte) (name string, content []byte, err error) {
+	if d == nil {
+		return "", nil, errors.New("confmgr: no daemon configuration")
+	}
+	name, err = confName(d.CNIVersion)
+	if err != nil {
+		return "", nil, err
+	}
+	obj, err := parseObject(primary)
+	if err != nil {
+		return "", nil, fmt.Errorf("primary CNI configuration %s: %w", primaryPath, err)
+	}
+	if typ, ok := selfDelegating(obj); ok {
+		return "", nil, fmt.Errorf("refusing primary CNI configuration %s: its type is %q, so Multus would delegate to itself forever", primaryPath, typ)
+	}
+	if !d.ForceCNIVersion {
+		if err := checkVersions(d.CNIVersion, primaryPath, stringField(obj, "cniVersion")); err != nil {
+			return "", nil, err
+		}
+	}
+	abs, err := filepath.Abs(primaryPath)
+	if err != nil {
+		return "", nil, fmt.Errorf("primary CNI configuration %s: %w", primaryPath, err)
+	}
+	netName := DefaultNetworkName
+	if n := stringField(obj, "name"); d.OverrideNetworkName && n != "" {
+		netName = n
+	}
+	shim := shimObject(d, abs, obj)
+	var top map[string]any
+	if strings.HasSuffix(name, ".conflist") {
+		top = map[string]any{"cniVersion": d.CNIVersion, "name": netName, "plugins": []any{shim}}
+	} else {
+		top = shim
+		top["cniVersion"], top["name"] = d.CNIVersion, netName
+	}
+	// json.Marshal sorts map keys, so equal inputs give equal bytes and the
+	// file is only rewritten when something really changed.
+	content, err = json.MarshalIndent(top, "", "  ")
+	if err != nil {
+		return "", nil, fmt.Errorf("confmgr: encoding the configuration: %w", err)
+	}
+	return name, append(content, '\n'), nil
+}
+
+// shimObject is the multus-shim plugin configuration without its cniVersion and
+// name, which sit at the top of a .conf but of the list in a .conflist.
+func shimObject(d *config.DaemonConf, clusterNetwork string, primary map[string]json.RawMessage) map[string]any {
+	shim := map[string]any{"type": ShimType, "clusterNetwork": clusterNetwork}
+	if d.SocketDir != "" {
+		shim["daemonSocketDir"] = d.SocketDir
+	}
+	if caps := capabilities(primary); len(caps) > 0 {
+		shim["capabilities"] = caps
+	}
+	for _, k := range copiedKeys {
+		if v, ok := d.Raw[k]; ok {
+			shim[k] = v
+		}
+	}
+	return shim
+}
+
+// capabilities is the union of the capabilities the primary enables, at its top
+// level or in any plugin of its list: the runtime only passes capability
+// arguments (port mappings, bandwidth...) to a plugin that declares them, and
+// the shim must receive them to hand them on to the cluster network. Only true
+// values count; a capability declared false is not one the primary takes.
+func capabilities(primary map[string]json.RawMessage) map[string]bool {
+	caps := map[string]bool{}
+	add := func(raw json.RawMessage) {
+		var m map[string]any
+		if json.Unmarshal(raw, &m) != nil {
+			return
+		}
+		for k, v := range m {
+			if v == true {
+				caps[k] = true
+			}
+		}
+	}
+	add(primary["capabilities"])
+	for _, p := range plugins(primary) {
+		add(p["capabilities"])
+	}
+	return caps
+}
+
+// confName is the generated file's name: a .conflist from CNI 1.0.0 on, where
+// the runtime no longer accepts a single-plugin .conf, and a .conf before.
+func confName(cniVersion string) (string, error) {
+	v, err := parseVersion(cniVersion)
+	if err != nil {
+		return "", fmt.Errorf("daemon cniVersion: %w", err)
+	}
+	if v.atLeast(version{1, 0, 0}) {
+		return ownPrefix + ".conflist", nil
+	}
+	return ownPrefix + ".conf", nil
+}
+
+// checkVersions refuses a primary older than 0.4.0 under a daemon at 0.4.0 or
+// newer: the runtime would call the shim with the newer version (CHECK, prevResult
+// in DEL) and the primary's plugins could not answer it.
+func checkVersions(daemon, primaryPath, primary string) error {
+	dv, err := parseVersion(daemon)
+	if err != nil {
+		return fmt.Errorf("daemon cniVersion: %w", err)
+	}
+	if !dv.atLeast(version{0, 4, 0}) {
+		return nil
+	}
+	pv, err := parseVersion(primary)
+	if err == nil && pv.atLeast(version{0, 4, 0}) {
+		return nil
+	}
+	shown := primary
+	if shown == "" {
+		shown = "(none)"
+	}
+	return fmt.Errorf("primary CNI configuration %s has cniVersion %s but the daemon's cniVersion %s needs 0.4.0 or newer: "+
+		"lower the daemon's cniVersion, update the primary, or set forceCNIVersion", primaryPath, shown, daemon)
+}
+
+// version is a CNI semantic version: major, minor, patch.
+type version [3]int
+
+func (v version) atLeast(o version) bool {
+	for i := range v {
+		if v[i] != o[i] {
+			return v[i] > o[i]
+		}
+	}
+	return true
+}
+
+// parseVersion reads "1.0.0"; a missing minor or patch counts as 0.
+func parseVersion(s string) (version, error) {
+	var v version
+	parts := strings.Split(s, ".")
+	if s == "" || len(parts) > 3 {
+		return v, fmt.Errorf("%q is not a version such as 1.0.0", s)
+	}
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 {
+			return v, fmt.Errorf("%q is not a version such as 1.0.0", s)
+		}
+		v[i] = n
+	}
+	return v, nil
+}

@@ -1,0 +1,73 @@
+package delegate
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/containernetworking/cni/pkg/invoke"
+	"github.com/containernetworking/cni/pkg/types"
+	"github.com/containernetworking/cni/pkg/version"
+)
+
+// ChrootExec runs plugins inside Root (a host's / mounted into the daemon's
+// container, upstream's chrootDir): plugin folders are the host's paths, found
+// under Root, and run with Root as their root, so they see the host's binaries
+// and libraries. A plugin binary being replaced right now ("text file busy") is
+// retried a few times.
+type ChrootExec struct {
+	Root string
+}
+
+// FindInPath finds the plugin in the host's folders, as seen under Root.
+func (c ChrootExec) FindInPath(plugin string, paths []string) (string, error) {
+	for _, dir := range paths {
+		p := filepath.Join(dir, plugin)
+		if info, err := os.Stat(filepath.Join(c.Root, p)); err == nil && info.Mode().IsRegular() {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("failed to find plugin %q in path %v under %s", plugin, paths, c.Root)
+}
+
+// ExecPlugin runs the plugin chrooted and returns its stdout, or its CNI error.
+func (c ChrootExec) ExecPlugin(ctx context.Context, pluginPath string, stdinData []byte, environ []string) ([]byte, error) {
+	var stdout, stderr bytes.Buffer
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		stdout.Reset()
+		stderr.Reset()
+		cmd := exec.CommandContext(ctx, pluginPath)
+		cmd.Env = environ
+		cmd.Stdin = bytes.NewReader(stdinData)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: c.Root}
+		cmd.Dir = "/"
+		if err = cmd.Run(); !errors.Is(err, syscall.ETXTBSY) {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	if err == nil {
+		return stdout.Bytes(), nil
+	}
+	var ce types.Error
+	if len(stdout.Bytes()) > 0 && json.Unmarshal(stdout.Bytes(), &ce) == nil && ce.Msg != "" {
+		return nil, &ce
+	}
+	return nil, fmt.Errorf("plugin %s: %w: %s", pluginPath, err, bytes.TrimSpace(stderr.Bytes()))
+}
+
+// Decode decodes a plugin's VERSION answer.
+func (ChrootExec) Decode(jsonBytes []byte) (version.PluginInfo, error) {
+	return (&version.PluginDecoder{}).Decode(jsonBytes)
+}
+
+var _ invoke.Exec = ChrootExec{}

@@ -1,0 +1,183 @@
+package testbed
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/polynet-cni/polynet/internal/shimapi"
+)
+
+// Daemon is a multus-daemon process started by a test, against a control plane,
+// with a ServiceAccount token bound to the role of deployments/rbac-thick.yaml.
+type Daemon struct {
+	Process    *Process
+	Dir        string
+	SocketDir  string
+	ConfigPath string
+	// User is the daemon's identity in the API server's audit log.
+	User string
+	bin  string
+	env  []string
+}
+
+// DaemonOptions shape a daemon: extra keys of its daemon-config.json.
+type DaemonOptions struct {
+	Config map[string]any
+	// Account names the daemon's ServiceAccount (kube-system/<Account>).
+	Account string
+}
+
+// StartDaemon starts a daemon for one test and stops it when the test ends.
+func StartDaemon(tb testing.TB, cp *ControlPlane, opts DaemonOptions) *Daemon {
+	tb.Helper()
+	d, err := LaunchDaemon(tb, cp, tb.TempDir(), opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { d.Process.Stop(15 * time.Second) })
+	return d
+}
+
+// LaunchDaemon starts a daemon with its files in dir and waits until its /readyz
+// answers 200. The daemon's config defaults to generating the shim's
+// configuration (multusConfigFile "auto") from a primary in dir/autoconf.
+func LaunchDaemon(tb testing.TB, cp *ControlPlane, dir string, opts DaemonOptions) (*Daemon, error) {
+	b := Require(tb)
+	account := opts.Account
+	if account == "" {
+		account = fmt.Sprintf("multus-daemon-%d-%d", os.Getpid(), daemonSeq.Add(1))
+	}
+	rules, err := daemonRules(b.Root)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfg, err := cp.ServiceAccount(ctx, "kube-system", account, rules, time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{Dir: dir, SocketDir: filepath.Join(dir, "run"), ConfigPath: filepath.Join(dir, "daemon-config.json"),
+		User: "system:serviceaccount:kube-system:" + account, bin: Binary(tb, "multus-daemon")}
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	if err := WriteKubeconfig(kubeconfig, cfg); err != nil {
+		return nil, err
+	}
+	for _, sub := range []string{"autoconf", "net.d"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	primary := `{"cniVersion":"1.1.0","name":"primary","plugins":[{"type":"loopback"}]}`
+	if err := os.WriteFile(filepath.Join(dir, "autoconf", "10-primary.conflist"), []byte(primary), 0o644); err != nil {
+		return nil, err
+	}
+	conf := map[string]any{
+		"cniVersion": "1.1.0", "socketDir": d.SocketDir, "kubeconfig": kubeconfig,
+		"multusConfigFile": "auto", "multusAutoconfigDir": filepath.Join(dir, "autoconf"), "cniConfigDir": filepath.Join(dir, "net.d"),
+		"logLevel": "verbose", "logToStderr": true,
+	}
+	for k, v := range opts.Config {
+		conf[k] = v
+	}
+	data, _ := json.Marshal(conf)
+	if err := os.WriteFile(d.ConfigPath, data, 0o644); err != nil {
+		return nil, err
+	}
+	d.env = append(os.Environ(), "MULTUS_NODE_NAME="+NodeName)
+	return d, d.Start()
+}
+
+var daemonSeq atomic.Int64
+
+var (
+	sharedDaemonMu sync.Mutex
+	sharedDaemon   *Daemon
+)
+
+// SharedDaemon returns the daemon that all tests of this test binary share,
+// against the shared control plane, starting it on first use; Main stops it after
+// the last test.
+func SharedDaemon(tb testing.TB) *Daemon {
+	tb.Helper()
+	cp := SharedControlPlane(tb)
+	sharedDaemonMu.Lock()
+	defer sharedDaemonMu.Unlock()
+	if sharedDaemon != nil {
+		return sharedDaemon
+	}
+	dir, err := makeTempDir("daemon")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	d, err := LaunchDaemon(tb, cp, dir, DaemonOptions{})
+	if err != nil {
+		os.RemoveAll(dir)
+		tb.Fatal(err)
+	}
+	sharedDaemon = d
+	return d
+}
+
+func stopSharedDaemon() {
+	sharedDaemonMu.Lock()
+	defer sharedDaemonMu.Unlock()
+	if sharedDaemon != nil {
+		sharedDaemon.Process.Stop(15 * time.Second)
+		os.RemoveAll(sharedDaemon.Dir)
+		sharedDaemon = nil
+	}
+}
+
+// Start starts the daemon process and waits until it is ready.
+func (d *Daemon) Start() error {
+	p, err := StartProcess("multus-daemon", d.bin, []string{"-config", d.ConfigPath}, d.env, filepath.Join(d.Dir, "daemon.log"))
+	if err != nil {
+		return err
+	}
+	d.Process = p
+	client := shimapi.Client{Socket: shimapi.SocketPath(d.SocketDir), ConnectTimeout: time.Second, RequestTimeout: 2 * time.Second}
+	return p.waitFor(60*time.Second, func() error {
+		code, err := client.Get(context.Background(), shimapi.PathReadyz)
+		if err != nil {
+			return err
+		}
+		if code != http.StatusOK {
+			return fmt.Errorf("/readyz: %d", code)
+		}
+		return nil
+	})
+}
+
+// Restart stops the daemon (gracefully) and starts it again.
+func (d *Daemon) Restart() error {
+	d.Process.Stop(15 * time.Second)
+	return d.Start()
+}
+
+// daemonRules reads the ClusterRole of deployments/rbac-thick.yaml.
+func daemonRules(root string) ([]rbacv1.PolicyRule, error) {
+	data, err := os.ReadFile(filepath.Join(root, "deployments", "rbac-thick.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	for _, doc := range strings.Split(string(data), "\n---\n") {
+		var role rbacv1.ClusterRole
+		if err := yaml.Unmarshal([]byte(doc), &role); err == nil && role.Kind == "ClusterRole" {
+			return role.Rules, nil
+		}
+	}
+	return nil, fmt.Errorf("no ClusterRole in deployments/rbac-thick.yaml")
+}
