@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/containernetworking/cni/pkg/types"
+	rbacv1 "k8s.io/api/rbac/v1"
 
 	"github.com/polynet-cni/polynet/internal/cnicode"
 	"github.com/polynet-cni/polynet/internal/shimapi"
@@ -379,4 +380,41 @@ func grep(page, prefix string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestThickStartFailures: a bad daemon-config value stops start-up with a message
+// naming the key; caches that cannot sync (a ServiceAccount without list and watch)
+// stop it too, within cacheSyncTimeout, instead of a daemon that serves from
+// nothing.
+func TestThickStartFailures(t *testing.T) {
+	e := newEnv(t)
+	for name, tc := range map[string]struct {
+		opts testbed.DaemonOptions
+		want string
+	}{
+		"bad value": {testbed.DaemonOptions{Config: map[string]any{"maxInFlight": 0}, NoWait: true}, `field "maxInFlight"`},
+		"no caches": {testbed.DaemonOptions{Config: map[string]any{"cacheSyncTimeout": "3s"}, Rules: []rbacv1.PolicyRule{}, NoWait: true}, "did not sync"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			d, err := testbed.LaunchDaemon(t, e.cp, t.TempDir(), tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Process.Stop(5 * time.Second)
+			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+				if exited, err := d.Process.Exited(); exited {
+					if err == nil {
+						t.Errorf("the daemon exited 0")
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the daemon did not stop")
+				}
+			}
+			if log := d.Process.Tail(20); !strings.Contains(log, tc.want) {
+				t.Errorf("daemon output lacks %q:\n%s", tc.want, log)
+			}
+		})
+	}
 }

@@ -37,6 +37,10 @@ type DaemonOptions struct {
 	Config map[string]any
 	// Account names the daemon's ServiceAccount (kube-system/<Account>).
 	Account string
+	// Rules replace the role of deployments/rbac-thick.yaml when not nil.
+	Rules []rbacv1.PolicyRule
+	// NoWait starts the process without waiting for it to become ready.
+	NoWait bool
 }
 
 // StartDaemon starts a daemon for one test and stops it when the test ends.
@@ -59,9 +63,12 @@ func LaunchDaemon(tb testing.TB, cp *ControlPlane, dir string, opts DaemonOption
 	if account == "" {
 		account = fmt.Sprintf("multus-daemon-%d-%d", os.Getpid(), daemonSeq.Add(1))
 	}
-	rules, err := daemonRules(b.Root)
-	if err != nil {
-		return nil, err
+	rules := opts.Rules
+	if rules == nil {
+		var err error
+		if rules, err = daemonRules(b.Root); err != nil {
+			return nil, err
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -97,6 +104,10 @@ func LaunchDaemon(tb testing.TB, cp *ControlPlane, dir string, opts DaemonOption
 		return nil, err
 	}
 	d.env = append(os.Environ(), "MULTUS_NODE_NAME="+NodeName)
+	if opts.NoWait {
+		d.Process, err = StartProcess("multus-daemon", d.bin, []string{"-config", d.ConfigPath}, d.env, filepath.Join(d.Dir, "daemon.log"))
+		return d, err
+	}
 	return d, d.Start()
 }
 

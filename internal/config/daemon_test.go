@@ -1,0 +1,89 @@
+package config
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+const daemonMinimal = `{"cniVersion":"1.1.0","multusAutoconfigDir":"/host/etc/cni/net.d"}`
+
+// TestParseDaemonDefaults: upstream's defaults, and ours for the bounds.
+func TestParseDaemonDefaults(t *testing.T) {
+	c, err := ParseDaemon([]byte(daemonMinimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SocketDir != "/run/multus/" || c.MultusConfigFile != "auto" || c.CNIConfigDir != "/etc/cni/net.d" ||
+		c.MaxInFlight != 32 || c.MaxRequestBytes != 1<<20 || c.RequestTimeout.Duration != 3*time.Minute ||
+		c.ShutdownTimeout.Duration != 10*time.Second || c.MetricsPort != nil || c.RemoveConfigOnShutdown {
+		t.Errorf("defaults: %+v", c)
+	}
+}
+
+// TestParseDaemonAcceptsUpstreamKeys reads a daemon-config.json as upstream's
+// manifests write it.
+func TestParseDaemonAcceptsUpstreamKeys(t *testing.T) {
+	upstream := `{"chrootDir":"/hostroot","cniVersion":"0.3.1","logLevel":"verbose","logToStderr":true,
+		"cniConfigDir":"/host/etc/cni/net.d","multusAutoconfigDir":"/host/etc/cni/net.d","multusConfigFile":"auto",
+		"socketDir":"/host/run/multus/","metricsPort":9091,"enablePprof":true,"connectionLimit":1,
+		"forceCNIVersion":true,"overrideNetworkName":true,"multusMasterCNI":"10-calico.conflist",
+		"readinessindicatorfile":"/host/run/ready","namespaceIsolation":true,"globalNamespaces":"default,infra",
+		"perNodeCertificate":{"enabled":true,"bootstrapKubeconfig":"/var/lib/kubelet/kubeconfig","certDir":"/var/lib/multus/certs","certDuration":"24h"}}`
+	c, err := ParseDaemon([]byte(upstream))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ChrootDir != "/hostroot" || *c.MetricsPort != 9091 || *c.ConnectionLimit != 1 || !c.PerNodeCertificate.Enabled ||
+		c.PerNodeCertificate.CertDuration.Duration != 24*time.Hour {
+		t.Errorf("decoded %+v", c)
+	}
+}
+
+// TestParseDaemonErrorsNameTheKey: a bad value stops start-up with the key named.
+func TestParseDaemonErrorsNameTheKey(t *testing.T) {
+	for key, doc := range map[string]string{
+		"metricsPort":         `{"cniVersion":"1.1.0","multusAutoconfigDir":"/x","metricsPort":70000}`,
+		"connectionLimit":     `{"cniVersion":"1.1.0","multusAutoconfigDir":"/x","connectionLimit":0}`,
+		"multusAutoconfigDir": `{"cniVersion":"1.1.0"}`,
+		"cniVersion":          `{"multusAutoconfigDir":"/x"}`,
+		"multusConfigFile":    `{"multusConfigFile":"relative.conf"}`,
+		"requestTimeout":      `{"cniVersion":"1.1.0","multusAutoconfigDir":"/x","requestTimeout":"soon"}`,
+		"socketDir":           `{"cniVersion":"1.1.0","multusAutoconfigDir":"/x","socketDir":"run"}`,
+		"perNodeCertificate.certDir": `{"cniVersion":"1.1.0","multusAutoconfigDir":"/x",
+			"perNodeCertificate":{"enabled":true,"bootstrapKubeconfig":"/k"}}`,
+	} {
+		_, err := ParseDaemon([]byte(doc))
+		if err == nil || !strings.Contains(err.Error(), `daemon config: field "`+key+`"`) {
+			t.Errorf("%s: got %v, want an error naming the key", key, err)
+		}
+	}
+}
+
+// TestOverlay lays the node's plugin keys over a request, keeps the request's
+// identity, never lays the daemon's own keys, and drops the readiness indicator
+// when the daemon generates the configuration (it watches it itself).
+func TestOverlay(t *testing.T) {
+	c, err := ParseDaemon([]byte(`{"cniVersion":"0.3.1","multusAutoconfigDir":"/x","socketDir":"/run/m/",
+		"confDir":"/node/confdir","namespaceIsolation":true,"readinessindicatorfile":"/r"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.Overlay([]byte(`{"cniVersion":"1.1.0","name":"n","type":"multus-shim","confDir":"/shim","readinessindicatorfile":"/r2","delegates":[{"type":"bridge"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got["confDir"] != "/node/confdir" || got["namespaceIsolation"] != true || got["cniVersion"] != "1.1.0" || got["name"] != "n" {
+		t.Errorf("overlay %s", out)
+	}
+	for _, k := range []string{"socketDir", "multusAutoconfigDir", "readinessindicatorfile"} {
+		if _, ok := got[k]; ok {
+			t.Errorf("overlay %s carries %s", out, k)
+		}
+	}
+}
