@@ -75,23 +75,7 @@ func (d *dispatcher) CNI(ctx context.Context, r *shimapi.Request) (json.RawMessa
 		return nil, err
 	}
 	defer d.locks.lock(req.ContainerID)()
-	eng := d.engine(conf, req)
-	switch req.Command {
-	case request.Add:
-		res, err := eng.Add(ctx, req, conf)
-		if err != nil {
-			return nil, err
-		}
-		return json.Marshal(res)
-	case request.Del:
-		return nil, eng.Del(ctx, req, conf)
-	case request.Check:
-		return nil, eng.Check(ctx, req, conf)
-	case request.Status:
-		return nil, eng.Status(ctx, req, conf)
-	default:
-		return nil, eng.GC(ctx, req, conf)
-	}
+	return d.engine(conf, req).Handle(ctx, req, conf)
 }
 
 // Delegate runs upstream's /delegate: one network, given as its CNI

@@ -6,7 +6,6 @@ package thin
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -50,24 +49,7 @@ func (h Handler) Handle(ctx context.Context, command string, stdin []byte, geten
 	if k := newLazyKube(conf, getenv); k != nil {
 		eng.Kube = k
 	}
-	switch command {
-	case request.Add:
-		res, err := eng.Add(ctx, req, conf)
-		if err != nil {
-			return nil, err
-		}
-		return json.Marshal(res)
-	case request.Del:
-		return nil, eng.Del(ctx, req, conf)
-	case request.Check:
-		return nil, eng.Check(ctx, req, conf)
-	case request.Status:
-		return nil, eng.Status(ctx, req, conf)
-	case request.GC:
-		return nil, eng.GC(ctx, req, conf)
-	default:
-		return nil, fmt.Errorf("unknown command %s", command)
-	}
+	return eng.Handle(ctx, req, conf)
 }
 
 // logger builds the request's logger from the configuration. A log file that
