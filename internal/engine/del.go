@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -65,6 +66,9 @@ func (e *Engine) detach(ctx context.Context, log *slog.Logger, sb store.Sandbox,
 // pod is still in the API), they get a DEL, which plugins accept for attachments
 // they never made; otherwise there is nothing of ours to undo, and DEL succeeds.
 func (e *Engine) delWithoutRecord(ctx context.Context, log *slog.Logger, req *request.Request, conf *config.PluginConf) error {
+	if handled, err := e.delLegacy(ctx, log, req, conf); handled {
+		return err
+	}
 	pod, err := e.lookupPod(ctx, req)
 	if err != nil {
 		log.Info("no attachment record, and the pod cannot be read; nothing of ours to undo", "error", err)
@@ -95,4 +99,50 @@ func (e *Engine) delWithoutRecord(ctx context.Context, log *slog.Logger, req *re
 		return &DetachError{ContainerID: req.ContainerID, Failed: failed}
 	}
 	return nil
+}
+
+// delLegacy tears down a sandbox that upstream Multus attached before the node was
+// upgraded, from upstream's own cache file, exactly as upstream's DEL would; the
+// file goes when every delegate's DEL succeeded. It reports whether such a file
+// was there.
+func (e *Engine) delLegacy(ctx context.Context, log *slog.Logger, req *request.Request, conf *config.PluginConf) (bool, error) {
+	atts, err := e.Store.LoadLegacy(req.ContainerID, req.IfName)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return true, fmt.Errorf("sandbox %s of pod %s: %w", req.ContainerID, req.Pod, err)
+	}
+	args := request.Args(req.Args)
+	if _, ok := args.Get("IgnoreUnknown"); !ok {
+		args = append(request.Args{{"IgnoreUnknown", "1"}}, args...)
+	}
+	for i := range atts {
+		atts[i].CNIArgs = args
+		if atts[i].Default {
+			atts[i].CapabilityArgs = conf.RuntimeConfig
+		}
+		if cfg, err := withVersion(atts[i].Config, conf.CNIVersion); err == nil {
+			atts[i].Config = cfg
+		}
+	}
+	log.Info("tearing down a sandbox attached by upstream Multus, from its cache", "attachments", len(atts))
+	if failed := e.detach(ctx, log, store.Sandbox{ContainerID: req.ContainerID, NetNS: req.NetNS}, atts); len(failed) > 0 {
+		return true, &DetachError{ContainerID: req.ContainerID, Failed: failed}
+	}
+	return true, e.Store.RemoveLegacy(req.ContainerID)
+}
+
+// withVersion gives a configuration without cniVersion the meta-plugin's, as
+// upstream's DEL does for its cached conflists.
+func withVersion(cfg []byte, cniVersion string) ([]byte, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(cfg, &m); err != nil {
+		return nil, err
+	}
+	if v, ok := m["cniVersion"]; ok && string(v) != `""` {
+		return cfg, nil
+	}
+	m["cniVersion"], _ = json.Marshal(cniVersion)
+	return json.Marshal(m)
 }

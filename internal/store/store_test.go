@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -166,4 +167,43 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestLoadLegacy reads upstream's cache of a sandbox as upstream's DEL would run
+// it, and refuses a damaged one.
+func TestLoadLegacy(t *testing.T) {
+	cniDir := t.TempDir()
+	s := New(cniDir)
+	upstream := `[{"Name":"cbr0","Bytes":"eyJ0eXBlIjoiYnJpZGdlIn0=","IsFilterV4Gateway":false},
+		{"Name":"ns/a","macRequest":"c2:00:00:00:00:01","ipRequest":["10.1.1.1/24"],"Bytes":"eyJ0eXBlIjoibWFjdmxhbiJ9"},
+		{"Name":"ns/b","ifnameRequest":"data0","Bytes":"eyJ0eXBlIjoicHRwIn0="}]`
+	if err := os.WriteFile(filepath.Join(cniDir, "c1"), []byte(upstream), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.LoadLegacy("c1", "eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Attachment{
+		{Network: "cbr0", IfName: "eth0", Default: true, Config: []byte(`{"type":"bridge"}`)},
+		{Network: "ns/a", IfName: "net1", Config: []byte(`{"type":"macvlan"}`), CapabilityArgs: map[string]json.RawMessage{
+			"mac": json.RawMessage(`"c2:00:00:00:00:01"`), "ips": json.RawMessage(`["10.1.1.1/24"]`)}},
+		{Network: "ns/b", IfName: "data0", Config: []byte(`{"type":"ptp"}`)},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if err := os.WriteFile(filepath.Join(cniDir, "c2"), []byte(`[{"Name":"x"`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var ce *CorruptError
+	if _, err := s.LoadLegacy("c2", "eth0"); !errors.As(err, &ce) {
+		t.Errorf("truncated upstream cache: %v, want CorruptError", err)
+	}
+	if _, err := s.LoadLegacy("c3", "eth0"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing upstream cache: %v", err)
+	}
+	if err := s.RemoveLegacy("c1"); err != nil {
+		t.Fatal(err)
+	}
 }
