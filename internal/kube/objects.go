@@ -65,11 +65,7 @@ func notFound(err error, kind, namespace, name string) error {
 // that took the name is never annotated with an old sandbox's networks. A merge
 // patch has no resourceVersion, so it cannot conflict; a 409 is retried anyway.
 func (c *Client) PatchNetworkStatus(ctx context.Context, ref kubeobj.PodRef, value string) error {
-	patch := map[string]any{"metadata": map[string]any{
-		"uid":         ref.UID,
-		"annotations": map[string]string{netstatus.Annotation: value},
-	}}
-	body, err := json.Marshal(patch)
+	body, err := netstatus.MergePatch(ref.UID, value)
 	if err != nil {
 		return err
 	}

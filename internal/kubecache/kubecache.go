@@ -8,7 +8,6 @@ package kubecache
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -152,9 +151,7 @@ func (c *Cache) NAD(ctx context.Context, namespace, name string) (*kubeobj.NAD, 
 // PatchNetworkStatus sets the annotation with a merge patch of pods/status that
 // carries the pod's UID, as the thin plugin does.
 func (c *Cache) PatchNetworkStatus(ctx context.Context, ref kubeobj.PodRef, value string) error {
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
-		"uid": ref.UID, "annotations": map[string]string{netstatus.Annotation: value},
-	}})
+	patch, err := netstatus.MergePatch(ref.UID, value)
 	if err != nil {
 		return err
 	}

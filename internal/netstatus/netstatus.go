@@ -263,3 +263,14 @@ func Decode(value string) ([]Entry, error) {
 	}
 	return entries, nil
 }
+
+// MergePatch is the JSON merge patch of a pod (for its status subresource) that
+// sets the annotation to value and nothing else, carrying the pod's UID so the
+// API server applies it to that pod only, never to a new pod of the same name.
+// Both Kubernetes adapters send it, so the two modes write status alike.
+func MergePatch(uid, value string) ([]byte, error) {
+	return json.Marshal(map[string]any{"metadata": map[string]any{
+		"uid":         uid,
+		"annotations": map[string]string{Annotation: value},
+	}})
+}

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	rbacv1 "k8s.io/api/rbac/v1"
-	"sigs.k8s.io/yaml"
 
 	"github.com/polynet-cni/polynet/test/testbed"
 )
@@ -23,18 +21,11 @@ func shippedRules(t *testing.T) []rbacv1.PolicyRule {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := os.ReadFile(filepath.Join(bed.Root, "deployments", "rbac-thin.yaml"))
+	rules, err := testbed.ClusterRoleRules(filepath.Join(bed.Root, "deployments", "rbac-thin.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, doc := range strings.Split(string(data), "\n---\n") {
-		var role rbacv1.ClusterRole
-		if err := yaml.Unmarshal([]byte(doc), &role); err == nil && role.Kind == "ClusterRole" {
-			return role.Rules
-		}
-	}
-	t.Fatal("no ClusterRole in deployments/rbac-thin.yaml")
-	return nil
+	return rules
 }
 
 // TestMinimalRole runs ADD and DEL with a ServiceAccount bound to the ClusterRole of

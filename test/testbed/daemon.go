@@ -66,7 +66,7 @@ func LaunchDaemon(tb testing.TB, cp *ControlPlane, dir string, opts DaemonOption
 	rules := opts.Rules
 	if rules == nil {
 		var err error
-		if rules, err = daemonRules(b.Root); err != nil {
+		if rules, err = ClusterRoleRules(filepath.Join(b.Root, "deployments", "rbac-thick.yaml")); err != nil {
 			return nil, err
 		}
 	}
@@ -178,9 +178,10 @@ func (d *Daemon) Restart() error {
 	return d.Start()
 }
 
-// daemonRules reads the ClusterRole of deployments/rbac-thick.yaml.
-func daemonRules(root string) ([]rbacv1.PolicyRule, error) {
-	data, err := os.ReadFile(filepath.Join(root, "deployments", "rbac-thick.yaml"))
+// ClusterRoleRules reads the rules of the ClusterRole in a manifest of ours, so
+// tests prove the roles operators install.
+func ClusterRoleRules(path string) ([]rbacv1.PolicyRule, error) {
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -190,5 +191,5 @@ func daemonRules(root string) ([]rbacv1.PolicyRule, error) {
 			return role.Rules, nil
 		}
 	}
-	return nil, fmt.Errorf("no ClusterRole in deployments/rbac-thick.yaml")
+	return nil, fmt.Errorf("no ClusterRole in %s", path)
 }
