@@ -1,6 +1,8 @@
 package confmgr
 
 import (
+	"github.com/polynet-cni/polynet/internal/atomicfile"
+
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -18,48 +20,9 @@ const fileMode fs.FileMode = 0o600
 // writeAtomic replaces path with data so that a reader sees either the old or
 // the new file and never a partial one: the runtime loads the first valid file
 // in the folder, and a half-written 00-multus.conf made it pick the next one
-// (upstream PR #1124). The temporary file ends in .tmp, an extension neither
-// the runtime nor findPrimary loads, and is synced before the rename; the folder
-// is synced after it, so a crash leaves one of the two versions.
-func writeAtomic(path string, data []byte, mode fs.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err = f.Chmod(mode); err != nil {
-		return err
-	}
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-// syncDir makes a rename or removal in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+// (upstream PR #1124).
+func writeAtomic(path string, data []byte, mode fs.FileMode) error {
+	return atomicfile.Write(path, data, mode)
 }
 
 // readIfExists is the content of path, nil with ok false when it does not exist.
@@ -80,7 +43,7 @@ func removeIfExists(path string) (removed bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	return true, syncDir(filepath.Dir(path))
+	return true, atomicfile.SyncDir(filepath.Dir(path))
 }
 
 // forceVersion rewrites the primary file's top-level cniVersion to want, in

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/polynet-cni/polynet/internal/atomicfile"
 	"github.com/polynet-cni/polynet/internal/store"
 )
 
@@ -65,11 +66,7 @@ func (r *Runner) RewriteDefaultRoutes(sb store.Sandbox, a store.Attachment, fami
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, out, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.Write(path, out, 0o600)
 }
 
 // route is the part of a cached route the edit reads; routes it keeps are copied

@@ -13,6 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/polynet-cni/polynet/internal/atomicfile"
 )
 
 // Capability is the runtimeConfig key of the device-info file (D-5.1).
@@ -49,11 +51,10 @@ func Copy(src, dst string) error {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return fmt.Errorf("device-info folder: %w", err)
 	}
-	tmp := dst + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+	if err := atomicfile.Write(dst, data, 0o644); err != nil {
 		return fmt.Errorf("device-info file: %w", err)
 	}
-	return os.Rename(tmp, dst)
+	return nil
 }
 
 // Read returns the attachment file's device-info map, compacted, or nil when the

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/polynet-cni/polynet/internal/atomicfile"
 	"github.com/polynet-cni/polynet/internal/cnicode"
 	"github.com/polynet-cni/polynet/internal/kubeobj"
 )
@@ -111,7 +112,10 @@ func (s Store) Save(r *Record) error {
 	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
 		return fmt.Errorf("creating record folder: %w", err)
 	}
-	return writeAtomic(s.Dir, s.Path(r.ContainerID), data)
+	if err := atomicfile.Write(s.Path(r.ContainerID), data, 0o600); err != nil {
+		return fmt.Errorf("writing record: %w", err)
+	}
+	return nil
 }
 
 // Load reads one sandbox's record. A missing record is an error satisfying
@@ -216,41 +220,6 @@ func checksum(r *Record) (string, error) {
 	}
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:]), nil
-}
-
-// writeAtomic writes data to path through a temp file in dir.
-func writeAtomic(dir, path string, data []byte) (err error) {
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("writing record: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err = tmp.Chmod(0o600); err != nil {
-		return err
-	}
-	if _, err = tmp.Write(data); err != nil {
-		return fmt.Errorf("writing record: %w", err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("syncing record: %w", err)
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("renaming record into place: %w", err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // CNICode reports the CNI code of an untrustworthy record.
