@@ -220,20 +220,23 @@ func checkIsolation(in Input, sel *selection.Element) error {
 	}
 }
 
-// delegateArgs are the CNI_ARGS every delegate gets: the runtime's own, which carry
+func delegateArgs(in Input) [][2]string { return CNIArgs(in.Req, in.Pod) }
+
+// CNIArgs are the CNI_ARGS every delegate gets: the runtime's own, which carry
 // the K8S_POD_* keys, with IgnoreUnknown so plugins that do not know a key still
-// run, and the pod's UID filled in from the API when the runtime sent none.
-func delegateArgs(in Input) [][2]string {
-	args := slices.Clone(in.Req.Args)
+// run, and the pod's UID filled in from the API (pod, when known) when the runtime
+// sent none.
+func CNIArgs(req *request.Request, pod *kubeobj.Pod) [][2]string {
+	args := slices.Clone(req.Args)
 	if _, ok := args.Get("IgnoreUnknown"); !ok {
 		args = append(request.Args{{"IgnoreUnknown", "1"}}, args...)
 	}
-	if uid, ok := args.Get("K8S_POD_UID"); (!ok || uid == "") && in.Pod != nil {
+	if uid, ok := args.Get("K8S_POD_UID"); (!ok || uid == "") && pod != nil {
 		i := slices.IndexFunc(args, func(kv [2]string) bool { return kv[0] == "K8S_POD_UID" })
 		if i < 0 {
-			args = append(args, [2]string{"K8S_POD_UID", in.Pod.UID})
+			args = append(args, [2]string{"K8S_POD_UID", pod.UID})
 		} else {
-			args[i][1] = in.Pod.UID
+			args[i][1] = pod.UID
 		}
 	}
 	return args

@@ -87,7 +87,7 @@ func Run(ctx context.Context, conf *config.DaemonConf, opts Options) error {
 	}
 	srv := server.New(d, server.Options{
 		SocketDir: conf.SocketDir, ConnectionLimit: limit, MaxInFlight: conf.MaxInFlight,
-		MaxRequestBytes: conf.MaxRequestBytes, RequestTimeout: conf.RequestTimeout.Duration, Metrics: m, Log: log,
+		MaxRequestBytes: conf.MaxRequestBytes, RequestTimeout: conf.RequestTimeout.Duration, Metrics: m,
 	})
 	if err := srv.Listen(); err != nil {
 		return err

@@ -113,10 +113,7 @@ func (e *Engine) delLegacy(ctx context.Context, log *slog.Logger, req *request.R
 	if err != nil {
 		return true, fmt.Errorf("sandbox %s of pod %s: %w", req.ContainerID, req.Pod, err)
 	}
-	args := request.Args(req.Args)
-	if _, ok := args.Get("IgnoreUnknown"); !ok {
-		args = append(request.Args{{"IgnoreUnknown", "1"}}, args...)
-	}
+	args := attach.CNIArgs(req, nil)
 	for i := range atts {
 		atts[i].CNIArgs = args
 		if atts[i].Default {

@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -41,7 +40,6 @@ type Options struct {
 	MaxRequestBytes int64
 	RequestTimeout  time.Duration
 	Metrics         *metrics.Metrics
-	Log             *slog.Logger
 }
 
 // Server serves the socket.
