@@ -13,6 +13,8 @@ import (
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/types"
+
+	"github.com/polynet-cni/polynet/internal/delegate"
 )
 
 // Pod is the Kubernetes identity of a sandbox, as the kubelet passes it to the
@@ -67,22 +69,10 @@ func NewRuntime(binDirs []string, cacheDir string) *Runtime {
 }
 
 // ConfList parses a conflist, or a single conf which it wraps in a one-plugin list,
-// as runtimes accept both from their configuration folder.
+// as runtimes accept both from their configuration folder; it is the engine's own
+// parser (delegate.List), so tests run configurations exactly as the engine does.
 func ConfList(conf []byte) (*libcni.NetworkConfigList, error) {
-	var probe map[string]json.RawMessage
-	if err := json.Unmarshal(conf, &probe); err != nil {
-		return nil, fmt.Errorf("network configuration: %w", err)
-	}
-	if _, ok := probe["plugins"]; !ok {
-		wrapped, err := json.Marshal(map[string]json.RawMessage{
-			"name": probe["name"], "cniVersion": probe["cniVersion"], "plugins": json.RawMessage("[" + string(conf) + "]"),
-		})
-		if err != nil {
-			return nil, err
-		}
-		conf = wrapped
-	}
-	return libcni.NetworkConfFromBytes(conf)
+	return delegate.List(conf)
 }
 
 func (r *Runtime) runtimeConf(s Sandbox) *libcni.RuntimeConf {
