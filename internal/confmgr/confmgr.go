@@ -49,6 +49,17 @@ type Options struct {
 	// PrimaryTimeout bounds the wait for a primary configuration to appear
 	// (default 2 minutes); polling interval 1s unless fsnotify wakes you earlier.
 	PrimaryTimeout time.Duration
+	// Thin, when set, generates the thin plugin's configuration (the thin
+	// installer, thin_entrypoint) instead of the shim's.
+	Thin *Thin
+	// Once makes Run return after the first configuration is in place instead
+	// of keeping it right (thin_entrypoint's --skip-config-watch).
+	Once bool
+	// RenamePrimary renames the primary to <name>.old once a configuration
+	// generated from it is in place (thin_entrypoint's --rename-conf-file), so
+	// that the runtime can only load ours. A primary written again, by its
+	// plugin's installer, is picked up, used and renamed again.
+	RenamePrimary bool
 }
 
 // Manager writes and keeps the shim's CNI configuration. Its state is only
@@ -59,8 +70,11 @@ type Manager struct {
 	timeout  time.Duration
 	poll     time.Duration
 	debounce time.Duration
+	thin     *Thin
+	once     bool
+	rename   bool
 	auto     bool
-	path     string // the file we own
+	path     string // the file we own; its extension may follow the primary's cniVersion
 	source   string // multusConfigFile when not "auto"
 	err      error  // a configuration error found by New, returned by Run
 
@@ -78,7 +92,7 @@ type Manager struct {
 // by Run, so that the daemon's start-up has one place to handle errors.
 func New(o Options) *Manager {
 	m := &Manager{
-		d: o.Daemon, log: o.Log, timeout: o.PrimaryTimeout,
+		d: o.Daemon, log: o.Log, timeout: o.PrimaryTimeout, thin: o.Thin, once: o.Once, rename: o.RenamePrimary,
 		poll: pollInterval, debounce: debounceDelay, warned: map[string]string{},
 	}
 	if m.log == nil {
@@ -97,15 +111,19 @@ func New(o Options) *Manager {
 		m.path = filepath.Join(m.d.CNIConfigDir, filepath.Base(m.source))
 		return m
 	}
-	name, err := confName(m.d.CNIVersion)
-	if err != nil {
-		m.err, name = err, ownPrefix+".conf"
+	name := ownPrefix + ".conf"
+	if m.d.CNIVersion != "" || m.thin == nil {
+		var err error
+		if name, err = confName(m.d.CNIVersion); err != nil {
+			m.err, name = err, ownPrefix+".conf"
+		}
 	}
 	m.path = filepath.Join(m.d.CNIConfigDir, name)
 	return m
 }
 
-// Path is the generated (or copied) file's path.
+// Path is the generated (or copied) file's path. When our cniVersion follows
+// the primary's, it is only known for sure once Run has written the file.
 func (m *Manager) Path() string { return m.path }
 
 // Run waits until ready is closed (the daemon is able to serve requests), then
@@ -134,14 +152,17 @@ func (m *Manager) Run(ctx context.Context, ready <-chan struct{}) error {
 		return nil
 	}
 	w := m.newWatcher()
-	defer w.close()
+	defer w.Close()
 	deadline := time.Now().Add(m.timeout)
 	for {
 		if err := m.judge(m.reconcile(), deadline); err != nil {
 			return err
 		}
-		if !w.wait(ctx) {
-			m.shutdown()
+		if m.once && m.produced && m.onDisk {
+			return nil
+		}
+		if !w.Wait(ctx) {
+			m.Shutdown()
 			return nil
 		}
 	}
@@ -166,6 +187,10 @@ func (m *Manager) judge(err error, deadline time.Time) error {
 			return fmt.Errorf("gave up after %s: %w", m.timeout, err)
 		}
 		m.logOnce(slog.LevelInfo, "waiting to generate the CNI configuration", err)
+		return nil
+	}
+	if isWait(err) {
+		m.logOnce(slog.LevelInfo, "no primary CNI configuration now; keeping the last one generated", err)
 		return nil
 	}
 	m.logOnce(slog.LevelError, "cannot update the CNI configuration; keeping the last one", err)
@@ -193,36 +218,53 @@ func (m *Manager) warnOnce(key, msg string, args ...any) {
 // reconcile makes the disk match the wanted configuration once.
 func (m *Manager) reconcile() error {
 	if m.auto {
-		content, err := m.desiredAuto()
-		return m.apply(content, err)
+		p, name, content, err := m.desiredAuto()
+		if path := filepath.Join(m.d.CNIConfigDir, name); err == nil && path != m.path {
+			// Our cniVersion follows the primary's, which crossed 1.0.0: the
+			// new file is written and the other one removed as stale.
+			m.path, m.onDisk = path, false
+		}
+		if err = m.apply(content, err); err != nil || !m.rename || !m.onDisk {
+			return err
+		}
+		return m.renamePrimary(p)
 	}
 	return m.apply(m.desiredCopy())
 }
 
+// renamePrimary moves the primary out of the runtime's sight once our file,
+// which carries it inline, is in place.
+func (m *Manager) renamePrimary(p *primary) error {
+	to := p.path + ".old"
+	if err := os.Rename(p.path, to); err != nil {
+		return fmt.Errorf("renaming the primary CNI configuration %s: %w", p.path, err)
+	}
+	m.log.Info("renamed the primary CNI configuration so that the runtime loads only ours", "from", p.path, "to", to)
+	return nil
+}
+
 // desiredAuto is the configuration generated for the current primary, which
-// is first rewritten to the daemon's cniVersion when forceCNIVersion is set.
-func (m *Manager) desiredAuto() ([]byte, error) {
-	p, err := m.findPrimary()
-	if err != nil {
-		return nil, err
+// is first rewritten to our cniVersion when forceCNIVersion is set.
+func (m *Manager) desiredAuto() (p *primary, name string, content []byte, err error) {
+	if p, err = m.findPrimary(); err != nil {
+		return nil, "", nil, err
 	}
 	data := p.data
-	if m.d.ForceCNIVersion && stringField(p.obj, "cniVersion") != m.d.CNIVersion {
+	if m.d.ForceCNIVersion && m.d.CNIVersion != "" && stringField(p.obj, "cniVersion") != m.d.CNIVersion {
 		if data, err = forceVersion(p.path, p.data, m.d.CNIVersion); err != nil {
-			return nil, err
+			return nil, "", nil, err
 		}
 		m.log.Warn("rewrote the primary CNI configuration's cniVersion (forceCNIVersion)",
 			"file", p.path, "from", stringField(p.obj, "cniVersion"), "to", m.d.CNIVersion)
 	}
-	_, content, err := Generate(m.d, p.path, data)
-	if err != nil {
-		return nil, err
+	if name, content, err = Generate(m.d, m.thin, p.path, data); err != nil {
+		return nil, "", nil, err
 	}
 	if p.path != m.primary {
 		m.log.Info("using primary CNI configuration", "primary", p.path, "previous", m.primary)
 		m.primary = p.path
 	}
-	return content, nil
+	return p, name, content, nil
 }
 
 // desiredCopy is multusConfigFile's content, waited for while it is missing
@@ -344,10 +386,13 @@ func (m *Manager) removeStale() error {
 	return nil
 }
 
-// shutdown removes our file only when asked: by default it stays, so that the
-// shim fails fast and retryably while the daemon restarts, instead of the
-// runtime falling back to the primary and starting pods without their networks.
-func (m *Manager) shutdown() {
+// Shutdown removes our file only when asked (removeConfigOnShutdown, or the
+// thin installer's --cleanup-config-on-exit): by default it stays, so that the
+// shim fails fast and retryably while the daemon restarts, and the thin plugin
+// keeps working without its installer, instead of the runtime falling back to
+// the primary and starting pods without their networks. Run calls it when its
+// context ends; a caller of a Once manager calls it on its own exit.
+func (m *Manager) Shutdown() {
 	if !m.d.RemoveConfigOnShutdown {
 		return
 	}

@@ -27,24 +27,45 @@ const (
 // configuration; they are copied verbatim. readinessindicatorfile is left out
 // on purpose: the manager watches the indicator itself and removes the file
 // while it is missing, so the shim must not wait on it a second time.
+//
+// daemonSocketDir is copied only when the daemon configuration names it, as
+// upstream does: socketDir is where the daemon sees the socket inside its
+// container (upstream's manifests say /host/run/multus/), which is not where
+// the shim, running on the host, finds it (/run/multus/, the shim's default).
 var copiedKeys = []string{
 	"logFile", "logLevel", "logToStderr", "logOptions", "binDir", "cniDir", "confDir",
 	"namespaceIsolation", "globalNamespaces", "auxiliaryCNIChainName", "multusNamespace",
-	"systemNamespaces", "defaultNetworks", "retryDeleteOnError",
+	"systemNamespaces", "defaultNetworks", "retryDeleteOnError", "daemonSocketDir",
+}
+
+// thinKeys are copied into a thin plugin's configuration besides copiedKeys:
+// the thin plugin waits for the readiness indicator itself, since nothing
+// watches it on its behalf.
+var thinKeys = []string{"readinessindicatorfile"}
+
+// ThinType is the thin plugin's type.
+const ThinType = "multus"
+
+// Thin makes the manager generate the thin plugin's configuration instead of
+// the shim's: type multus, the primary carried inline as its only delegate
+// (the plugin runs on the host, where the primary's path inside an installer's
+// container means nothing, and upstream's thin configuration does the same),
+// and the kubeconfig the plugin reads on every call.
+type Thin struct {
+	// Kubeconfig is the kubeconfig's path as the plugin on the host sees it.
+	Kubeconfig string
 }
 
 // Generate returns the file name and content that would be written for the
-// primary configuration primary, read from primaryPath. It refuses a primary
-// that is itself Multus (self-delegation loops forever, upstream #1108) and,
-// unless ForceCNIVersion is set (the caller then rewrites the primary first),
-// a primary whose cniVersion the daemon's cannot be used with.
-func Generate(d *config.DaemonConf, primaryPath string, primary []byte) (name string, content []byte, err error) {
+// primary configuration primary, read from primaryPath: the shim's
+// configuration, or the thin plugin's when thin is not nil. It refuses a
+// primary that is itself Multus (self-delegation loops forever, upstream
+// #1108) and, unless ForceCNIVersion is set (the caller then rewrites the
+// primary first), a primary whose cniVersion ours cannot be used with. An
+// empty cniVersion takes the primary's (the thin installer's default).
+func Generate(d *config.DaemonConf, thin *Thin, primaryPath string, primary []byte) (name string, content []byte, err error) {
 	if d == nil {
 		return "", nil, errors.New("confmgr: no daemon configuration")
-	}
-	name, err = confName(d.CNIVersion)
-	if err != nil {
-		return "", nil, err
 	}
 	obj, err := parseObject(primary)
 	if err != nil {
@@ -53,8 +74,17 @@ func Generate(d *config.DaemonConf, primaryPath string, primary []byte) (name st
 	if typ, ok := selfDelegating(obj); ok {
 		return "", nil, fmt.Errorf("refusing primary CNI configuration %s: its type is %q, so Multus would delegate to itself forever", primaryPath, typ)
 	}
+	cniVersion := d.CNIVersion
+	if cniVersion == "" {
+		if cniVersion = stringField(obj, "cniVersion"); cniVersion == "" {
+			return "", nil, fmt.Errorf("primary CNI configuration %s has no cniVersion to follow; set ours explicitly", primaryPath)
+		}
+	}
+	if name, err = confName(cniVersion); err != nil {
+		return "", nil, err
+	}
 	if !d.ForceCNIVersion {
-		if err := checkVersions(d.CNIVersion, primaryPath, stringField(obj, "cniVersion")); err != nil {
+		if err := checkVersions(cniVersion, primaryPath, stringField(obj, "cniVersion")); err != nil {
 			return "", nil, err
 		}
 	}
@@ -66,13 +96,16 @@ func Generate(d *config.DaemonConf, primaryPath string, primary []byte) (name st
 	if n := stringField(obj, "name"); d.OverrideNetworkName && n != "" {
 		netName = n
 	}
-	shim := shimObject(d, abs, obj)
+	plugin := shimObject(d, abs, obj)
+	if thin != nil {
+		plugin = thinObject(d, thin, primary, obj)
+	}
 	var top map[string]any
 	if strings.HasSuffix(name, ".conflist") {
-		top = map[string]any{"cniVersion": d.CNIVersion, "name": netName, "plugins": []any{shim}}
+		top = map[string]any{"cniVersion": cniVersion, "name": netName, "plugins": []any{plugin}}
 	} else {
-		top = shim
-		top["cniVersion"], top["name"] = d.CNIVersion, netName
+		top = plugin
+		top["cniVersion"], top["name"] = cniVersion, netName
 	}
 	// json.Marshal sorts map keys, so equal inputs give equal bytes and the
 	// file is only rewritten when something really changed.
@@ -87,9 +120,6 @@ func Generate(d *config.DaemonConf, primaryPath string, primary []byte) (name st
 // name, which sit at the top of a .conf but of the list in a .conflist.
 func shimObject(d *config.DaemonConf, clusterNetwork string, primary map[string]json.RawMessage) map[string]any {
 	shim := map[string]any{"type": ShimType, "clusterNetwork": clusterNetwork}
-	if d.SocketDir != "" {
-		shim["daemonSocketDir"] = d.SocketDir
-	}
 	if caps := capabilities(primary); len(caps) > 0 {
 		shim["capabilities"] = caps
 	}
@@ -99,6 +129,25 @@ func shimObject(d *config.DaemonConf, clusterNetwork string, primary map[string]
 		}
 	}
 	return shim
+}
+
+// thinObject is the thin plugin's configuration without its cniVersion and
+// name: the primary inline as its delegate, every value as on disk (numbers
+// keep their digits; only white space is re-indented).
+func thinObject(d *config.DaemonConf, thin *Thin, primary []byte, obj map[string]json.RawMessage) map[string]any {
+	p := map[string]any{"type": ThinType, "delegates": []json.RawMessage{json.RawMessage(primary)}}
+	if thin.Kubeconfig != "" {
+		p["kubeconfig"] = thin.Kubeconfig
+	}
+	if caps := capabilities(obj); len(caps) > 0 {
+		p["capabilities"] = caps
+	}
+	for _, k := range append(copiedKeys, thinKeys...) {
+		if v, ok := d.Raw[k]; ok {
+			p[k] = v
+		}
+	}
+	return p
 }
 
 // capabilities is the union of the capabilities the primary enables, at its top

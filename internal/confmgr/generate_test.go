@@ -22,8 +22,9 @@ const flannel = `{"cniVersion":"0.3.1","name":"cbr0","plugins":[
 var daemonRaw = map[string]json.RawMessage{
 	"logLevel": json.RawMessage(`"verbose"`), "namespaceIsolation": json.RawMessage(`true`),
 	"globalNamespaces": json.RawMessage(`"default,kube-system"`), "confDir": json.RawMessage(`"/etc/cni/multus/net.d"`),
-	"readinessindicatorfile": json.RawMessage(`"/run/ready"`), "socketDir": json.RawMessage(`"/run/multus"`),
-	"chrootDir": json.RawMessage(`"/hostroot"`), "cniVersion": json.RawMessage(`"0.3.1"`),
+	"readinessindicatorfile": json.RawMessage(`"/run/ready"`), "socketDir": json.RawMessage(`"/host/run/multus"`),
+	"daemonSocketDir": json.RawMessage(`"/run/multus/"`),
+	"chrootDir":       json.RawMessage(`"/hostroot"`), "cniVersion": json.RawMessage(`"0.3.1"`),
 }
 
 // generateCases are checked by TestGenerate against the decoded output.
@@ -39,22 +40,22 @@ var generateCases = []struct {
 	primary:  flannel,
 	wantFile: "00-multus.conf",
 	want: map[string]any{"cniVersion": "0.3.1", "name": DefaultNetworkName, "type": "multus-shim",
-		"clusterNetwork": "/etc/cni/net.d/10-flannel.conflist", "daemonSocketDir": "/run/multus",
-		"capabilities": map[string]any{"ips": true, "portMappings": true, "bandwidth": true}},
+		"clusterNetwork": "/etc/cni/net.d/10-flannel.conflist",
+		"capabilities":   map[string]any{"ips": true, "portMappings": true, "bandwidth": true}},
 }, {
 	name:     "conflist from 1.0.0, no capabilities key when the primary has none",
 	d:        config.DaemonConf{CNIVersion: "1.0.0", SocketDir: "/run/multus"},
 	primary:  `{"cniVersion":"1.0.0","name":"kindnet","type":"ptp","capabilities":{"portMappings":false}}`,
 	wantFile: "00-multus.conflist",
 	want: map[string]any{"cniVersion": "1.0.0", "name": DefaultNetworkName, "plugins": []any{map[string]any{
-		"type": "multus-shim", "clusterNetwork": "/etc/cni/net.d/10-flannel.conflist", "daemonSocketDir": "/run/multus"}}},
+		"type": "multus-shim", "clusterNetwork": "/etc/cni/net.d/10-flannel.conflist"}}},
 }, {
-	name:     "overrideNetworkName and copied keys, never readinessindicatorfile nor daemon-only keys",
+	name:     "overrideNetworkName and copied keys, never readinessindicatorfile nor daemon-only keys such as socketDir",
 	d:        config.DaemonConf{CNIVersion: "1.1.0", SocketDir: "/run/multus", OverrideNetworkName: true, Raw: daemonRaw},
 	primary:  `{"cniVersion":"1.0.0","name":"cilium","type":"cilium-cni"}`,
 	wantFile: "00-multus.conflist",
 	want: map[string]any{"cniVersion": "1.1.0", "name": "cilium", "plugins": []any{map[string]any{
-		"type": "multus-shim", "clusterNetwork": "/etc/cni/net.d/10-flannel.conflist", "daemonSocketDir": "/run/multus",
+		"type": "multus-shim", "clusterNetwork": "/etc/cni/net.d/10-flannel.conflist", "daemonSocketDir": "/run/multus/",
 		"logLevel": "verbose", "namespaceIsolation": true, "globalNamespaces": "default,kube-system",
 		"confDir": "/etc/cni/multus/net.d"}}},
 }, {
@@ -66,10 +67,84 @@ var generateCases = []struct {
 		"clusterNetwork": "/etc/cni/net.d/10-flannel.conflist"},
 }}
 
+// TestGenerateThin checks the thin plugin's configuration, as thin_entrypoint
+// writes it: type multus, the primary inline byte for byte, the kubeconfig, the
+// readiness indicator passed on, numbers of the primary kept digit for digit,
+// and a cniVersion that follows the primary's
+// unless one is set.
+func TestGenerateThin(t *testing.T) {
+	thin := &Thin{Kubeconfig: "/etc/cni/net.d/multus.d/multus.kubeconfig"}
+	cases := []struct {
+		name     string
+		d        config.DaemonConf
+		primary  string
+		wantFile string
+		want     map[string]any
+	}{{
+		name:     "cniVersion follows a 0.3.1 primary: a .conf",
+		d:        config.DaemonConf{Raw: daemonRaw},
+		primary:  flannel,
+		wantFile: "00-multus.conf",
+		want: map[string]any{"cniVersion": "0.3.1", "name": DefaultNetworkName, "type": "multus",
+			"kubeconfig": thin.Kubeconfig, "delegates": []any{decode(t, flannel)},
+			"capabilities": map[string]any{"ips": true, "portMappings": true, "bandwidth": true},
+			"logLevel":     "verbose", "namespaceIsolation": true, "globalNamespaces": "default,kube-system",
+			"confDir": "/etc/cni/multus/net.d", "daemonSocketDir": "/run/multus/",
+			"readinessindicatorfile": "/run/ready"},
+	}, {
+		name:     "cniVersion follows a 1.0.0 primary: a .conflist",
+		d:        config.DaemonConf{OverrideNetworkName: true},
+		primary:  `{"cniVersion":"1.0.0","name":"kindnet","plugins":[{"type":"ptp"}]}`,
+		wantFile: "00-multus.conflist",
+		want: map[string]any{"cniVersion": "1.0.0", "name": "kindnet", "plugins": []any{map[string]any{
+			"type": "multus", "kubeconfig": thin.Kubeconfig,
+			"delegates": []any{decode(t, `{"cniVersion":"1.0.0","name":"kindnet","plugins":[{"type":"ptp"}]}`)}}}},
+	}, {
+		name:     "a set cniVersion wins",
+		d:        config.DaemonConf{CNIVersion: "0.4.0"},
+		primary:  `{"cniVersion":"1.0.0","name":"p","type":"ptp"}`,
+		wantFile: "00-multus.conf",
+		want: map[string]any{"cniVersion": "0.4.0", "name": DefaultNetworkName, "type": "multus", "kubeconfig": thin.Kubeconfig,
+			"delegates": []any{decode(t, `{"cniVersion":"1.0.0","name":"p","type":"ptp"}`)}},
+	}}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			name, content, err := Generate(&tc.d, thin, "/host/etc/cni/net.d/10-p.conflist", []byte(tc.primary))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if name != tc.wantFile {
+				t.Errorf("file name %q, want %q", name, tc.wantFile)
+			}
+			if diff := cmp.Diff(tc.want, decode(t, string(content))); diff != "" {
+				t.Errorf("content (-want +got):\n%s", diff)
+			}
+		})
+	}
+	big := `{"cniVersion":"0.4.0","name":"p","type":"ptp","vlan":12345678901234567890}`
+	if _, content, err := Generate(&config.DaemonConf{}, thin, "/x/10-p.conf", []byte(big)); err != nil ||
+		!bytes.Contains(content, []byte("12345678901234567890")) {
+		t.Errorf("a large integer of the primary was not kept (%v):\n%s", err, content)
+	}
+	if _, _, err := Generate(&config.DaemonConf{}, thin, "/x/10-p.conf", []byte(`{"name":"p","type":"ptp"}`)); err == nil ||
+		!strings.Contains(err.Error(), "no cniVersion") {
+		t.Errorf("a primary without cniVersion to follow: %v, want an error saying so", err)
+	}
+}
+
+func decode(t *testing.T, s string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 func TestGenerate(t *testing.T) {
 	for _, tc := range generateCases {
 		t.Run(tc.name, func(t *testing.T) {
-			name, content, err := Generate(&tc.d, "/etc/cni/net.d/10-flannel.conflist", []byte(tc.primary))
+			name, content, err := Generate(&tc.d, nil, "/etc/cni/net.d/10-flannel.conflist", []byte(tc.primary))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -83,7 +158,7 @@ func TestGenerate(t *testing.T) {
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("content (-want +got):\n%s", diff)
 			}
-			_, again, _ := Generate(&tc.d, "/etc/cni/net.d/10-flannel.conflist", []byte(tc.primary))
+			_, again, _ := Generate(&tc.d, nil, "/etc/cni/net.d/10-flannel.conflist", []byte(tc.primary))
 			if !bytes.Equal(content, again) {
 				t.Errorf("output is not deterministic:\n%s\n%s", content, again)
 			}
@@ -95,7 +170,7 @@ func TestGenerateClusterNetworkIsAbsolute(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
 	d := &config.DaemonConf{CNIVersion: "0.3.1"}
-	_, content, err := Generate(d, "net.d/../10-a.conf", []byte(conf("bridge", "0.3.1")))
+	_, content, err := Generate(d, nil, "net.d/../10-a.conf", []byte(conf("bridge", "0.3.1")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +198,7 @@ func TestGenerateErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := Generate(&tc.d, "/etc/cni/net.d/10-x.conf", []byte(tc.primary))
+			_, _, err := Generate(&tc.d, nil, "/etc/cni/net.d/10-x.conf", []byte(tc.primary))
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -145,12 +220,12 @@ func TestGenerateVersionsAccepted(t *testing.T) {
 	}
 	for _, tc := range tests {
 		d := &config.DaemonConf{CNIVersion: tc.daemon}
-		if _, _, err := Generate(d, "/x/10-a.conf", []byte(conf("bridge", tc.primary))); err != nil {
+		if _, _, err := Generate(d, nil, "/x/10-a.conf", []byte(conf("bridge", tc.primary))); err != nil {
 			t.Errorf("daemon %s, primary %s: %v", tc.daemon, tc.primary, err)
 		}
 	}
 	d := &config.DaemonConf{CNIVersion: "1.0.0", ForceCNIVersion: true}
-	if _, _, err := Generate(d, "/x/10-a.conf", []byte(conf("bridge", "0.3.1"))); err != nil {
+	if _, _, err := Generate(d, nil, "/x/10-a.conf", []byte(conf("bridge", "0.3.1"))); err != nil {
 		t.Errorf("forceCNIVersion still checks versions: %v", err)
 	}
 }

@@ -102,8 +102,15 @@ type run struct {
 // start runs a manager for d; a nil ready is replaced by a closed channel.
 func start(t *testing.T, d *config.DaemonConf, timeout time.Duration, ready chan struct{}) *run {
 	t.Helper()
+	return startOpts(t, Options{Daemon: d, PrimaryTimeout: timeout}, ready)
+}
+
+// startOpts runs a manager made from o, with the run's log sink.
+func startOpts(t *testing.T, o Options, ready chan struct{}) *run {
+	t.Helper()
 	r := &run{log: &logSink{}, errc: make(chan error, 1)}
-	r.m = New(Options{Daemon: d, Log: slog.New(r.log), PrimaryTimeout: timeout})
+	o.Log = slog.New(r.log)
+	r.m = New(o)
 	r.m.onWrite = func(string) { r.writes.Add(1) }
 	if ready == nil {
 		ready = make(chan struct{})

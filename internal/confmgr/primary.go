@@ -86,7 +86,7 @@ func (m *Manager) findPrimary() (*primary, error) {
 // written file is waited for; one that is Multus itself is an error, since
 // the administrator asked for exactly that file.
 func (m *Manager) namedPrimary(path string) (*primary, error) {
-	if path == m.path {
+	if m.generated(path) {
 		return nil, fmt.Errorf("multusMasterCNI names %s, the file this daemon generates; refusing to delegate to itself", path)
 	}
 	data, err := os.ReadFile(path)
@@ -104,6 +104,17 @@ func (m *Manager) namedPrimary(path string) (*primary, error) {
 		return nil, fmt.Errorf("multusMasterCNI names %s, whose type is %q: Multus would delegate to itself forever", path, typ)
 	}
 	return &primary{path: path, data: data, obj: obj}, nil
+}
+
+// generated reports whether path is a file this manager writes, under either
+// extension.
+func (m *Manager) generated(path string) bool {
+	for _, ext := range []string{".conf", ".conflist"} {
+		if filepath.Clean(path) == filepath.Join(m.d.CNIConfigDir, ownPrefix+ext) {
+			return true
+		}
+	}
+	return path == m.path
 }
 
 func hasCandidateExt(name string) bool {

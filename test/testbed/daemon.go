@@ -92,7 +92,9 @@ func LaunchDaemon(tb testing.TB, cp *ControlPlane, dir string, opts DaemonOption
 		return nil, err
 	}
 	conf := map[string]any{
-		"cniVersion": "1.1.0", "socketDir": d.SocketDir, "kubeconfig": kubeconfig,
+		// The daemon and the shim see the socket at the same path here; a
+		// daemon in a container names the host's path as daemonSocketDir.
+		"cniVersion": "1.1.0", "socketDir": d.SocketDir, "daemonSocketDir": d.SocketDir, "kubeconfig": kubeconfig,
 		"multusConfigFile": "auto", "multusAutoconfigDir": filepath.Join(dir, "autoconf"), "cniConfigDir": filepath.Join(dir, "net.d"),
 		"logLevel": "verbose", "logToStderr": true,
 	}
