@@ -33,7 +33,11 @@ func main() {
 
 func run() error {
 	path := flag.String("config", config.DefaultDaemonConfig, "path of daemon-config.json")
+	probe := flag.String("probe", "", "ask the running daemon's socket for healthz or readyz and exit 0 if it answers 200 (for exec probes)")
 	flag.Parse()
+	if flag.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (see -help)", flag.Arg(0))
+	}
 	data, err := os.ReadFile(*path)
 	if err != nil {
 		return fmt.Errorf("reading the daemon config: %w", err)
@@ -41,6 +45,9 @@ func run() error {
 	conf, err := config.ParseDaemon(data)
 	if err != nil {
 		return err
+	}
+	if *probe != "" {
+		return daemon.Probe(context.Background(), conf, *probe)
 	}
 	maxAge, maxSize, maxBackups, compress := config.LogOptions{}.Resolved()
 	log, closer, err := logging.New(logging.Options{

@@ -229,3 +229,9 @@ func ValidatePluginType(t string) error {
 	}
 	return nil
 }
+
+// KnownCNIVersion reports whether v is a CNI specification version we speak.
+func KnownCNIVersion(v string) bool { return slices.Contains(cniVersions, v) }
+
+// KnownLogLevel reports whether l is an accepted logLevel.
+func KnownLogLevel(l string) bool { return slices.Contains(logLevels, l) }

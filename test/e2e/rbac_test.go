@@ -13,15 +13,15 @@ import (
 	"github.com/polynet-cni/polynet/test/testbed"
 )
 
-// shippedRules returns the rules of the ClusterRole that deployments/rbac-thin.yaml
-// ships, so the test proves the manifest operators install.
+// shippedRules returns the rules of the ClusterRole that the thin DaemonSet's
+// manifest ships, so the test proves the manifest operators install.
 func shippedRules(t *testing.T) []rbacv1.PolicyRule {
 	t.Helper()
 	bed, err := testbed.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	rules, err := testbed.ClusterRoleRules(filepath.Join(bed.Root, "deployments", "rbac-thin.yaml"))
+	rules, err := testbed.ClusterRoleRules(filepath.Join(bed.Root, testbed.ThinManifest))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +29,7 @@ func shippedRules(t *testing.T) []rbacv1.PolicyRule {
 }
 
 // TestMinimalRole runs ADD and DEL with a ServiceAccount bound to the ClusterRole of
-// deployments/rbac-thin.yaml (get pods, get NADs, patch pods/status, create events)
+// the thin manifest (get pods, get NADs, patch pods/status, create events)
 // and nothing else, and reads the API server's audit log to prove that the plugin made
 // only requests of those kinds, every one of them allowed: upstream's ClusterRole
 // grants everything on k8s.cni.cncf.io and update on pods (Multus #181).

@@ -20,7 +20,8 @@ import (
 )
 
 // Daemon is a multus-daemon process started by a test, against a control plane,
-// with a ServiceAccount token bound to the role of deployments/rbac-thick.yaml.
+// with a ServiceAccount token bound to the ClusterRole of the thick DaemonSet's
+// manifest (ThickManifest).
 type Daemon struct {
 	Process    *Process
 	Dir        string
@@ -37,7 +38,7 @@ type DaemonOptions struct {
 	Config map[string]any
 	// Account names the daemon's ServiceAccount (kube-system/<Account>).
 	Account string
-	// Rules replace the role of deployments/rbac-thick.yaml when not nil.
+	// Rules replace the ClusterRole of ThickManifest when not nil.
 	Rules []rbacv1.PolicyRule
 	// NoWait starts the process without waiting for it to become ready.
 	NoWait bool
@@ -66,7 +67,7 @@ func LaunchDaemon(tb testing.TB, cp *ControlPlane, dir string, opts DaemonOption
 	rules := opts.Rules
 	if rules == nil {
 		var err error
-		if rules, err = ClusterRoleRules(filepath.Join(b.Root, "deployments", "rbac-thick.yaml")); err != nil {
+		if rules, err = ClusterRoleRules(filepath.Join(b.Root, ThickManifest)); err != nil {
 			return nil, err
 		}
 	}
@@ -179,6 +180,13 @@ func (d *Daemon) Restart() error {
 	d.Process.Stop(15 * time.Second)
 	return d.Start()
 }
+
+// The DaemonSet manifests operators apply; the tests run the plugin and the
+// daemon with the very ClusterRoles these files hold.
+const (
+	ThinManifest  = "deployments/multus-daemonset.yml"
+	ThickManifest = "deployments/multus-daemonset-thick.yml"
+)
 
 // ClusterRoleRules reads the rules of the ClusterRole in a manifest of ours, so
 // tests prove the roles operators install.

@@ -1,0 +1,137 @@
+// Package install puts what the per-pod binaries need onto the host: the
+// binaries themselves, copied so that a running copy is never written over, and
+// the thin plugin's kubeconfig, rewritten whenever the ServiceAccount token it
+// carries rotates. The two installers (install_multus and thin_entrypoint) use it.
+package install
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/polynet-cni/polynet/internal/atomicfile"
+)
+
+// Action is what Binary did.
+type Action string
+
+const (
+	// Installed: there was no file at the target.
+	Installed Action = "installed"
+	// Replaced: a different file was there; it was replaced by a rename, so
+	// processes still running it keep the old file until they exit.
+	Replaced Action = "replaced"
+	// Unchanged: the same content was already there; nothing was written.
+	Unchanged Action = "unchanged"
+)
+
+// Result says what Binary did, for the installer's one line of output.
+type Result struct {
+	Source string
+	Path   string
+	Action Action
+	Size   int64
+	SHA256 string
+	// Busy counts the processes that were running the replaced file: they
+	// would have made a copy over it fail with "text file busy" (Multus
+	// #1221), and keep running the old file after the rename.
+	Busy int
+}
+
+// String is the result in one line.
+func (r Result) String() string {
+	s := fmt.Sprintf("%s %s (%s, sha256 %s, from %s)", r.Path, r.Action, size(r.Size), short(r.SHA256), r.Source)
+	if r.Busy > 0 {
+		s += fmt.Sprintf("; %d running process(es) keep the previous file until they exit", r.Busy)
+	}
+	return s
+}
+
+// Binary copies src into destDir under its own name, so that the target is
+// always either the old file or the new one, whole: the new content goes to a
+// temporary file in destDir (same file system), is synced and gets src's mode,
+// and is renamed over the target; the folder is synced last. It never opens
+// the target for writing, so a running target ("text file busy") is no
+// obstacle, and it writes nothing when the target already has src's content
+// and mode. A failure leaves the target as it was and no temporary file.
+func Binary(src, destDir string) (Result, error) {
+	data, info, err := readRegular(src)
+	if err != nil {
+		return Result{}, err
+	}
+	sum := sha256.Sum256(data)
+	r := Result{Source: src, Path: filepath.Join(destDir, filepath.Base(src)), Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}
+	mode := info.Mode().Perm()
+	old, oldInfo, err := readRegular(r.Path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		r.Action = Installed
+	case err != nil:
+		return Result{}, fmt.Errorf("reading the installed %s: %w", r.Path, err)
+	case bytes.Equal(old, data) && oldInfo.Mode().Perm() == mode:
+		r.Action = Unchanged
+		return r, nil
+	default:
+		r.Action = Replaced
+		r.Busy = countRunning(r.Path)
+	}
+	if err := atomicfile.Write(r.Path, data, mode); err != nil {
+		return Result{}, fmt.Errorf("installing %s: %w", r.Path, err)
+	}
+	return r, nil
+}
+
+// readRegular reads a regular file (following symlinks) and its metadata.
+func readRegular(path string) ([]byte, fs.FileInfo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	if !info.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("%s is not a regular file (%s)", path, info.Mode().Type())
+	}
+	data, err := io.ReadAll(f)
+	return data, info, err
+}
+
+// countRunning counts the processes whose executable is path, as far as this
+// process can see them (a DaemonSet pod with hostPID sees the node's).
+func countRunning(path string) int {
+	exes, _ := filepath.Glob("/proc/[0-9]*/exe")
+	n := 0
+	for _, exe := range exes {
+		if target, err := os.Readlink(exe); err == nil && target == path {
+			n++
+		}
+	}
+	return n
+}
+
+func size(n int64) string {
+	if n < 1<<10 {
+		return fmt.Sprintf("%d B", n)
+	}
+	if n < 1<<20 {
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+}
+
+func short(sum string) string {
+	if len(sum) > 12 {
+		return sum[:12]
+	}
+	return strings.TrimSpace(sum)
+}
