@@ -6,6 +6,8 @@
 package atomicfile
 
 import (
+	"bytes"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -14,7 +16,13 @@ import (
 // Write replaces path with data, with the given mode. The temporary file is
 // hidden and ends in .tmp, an extension neither runtimes nor our readers load,
 // and it has a unique name, so concurrent writers of one path never share it.
-func Write(path string, data []byte, mode fs.FileMode) (err error) {
+func Write(path string, data []byte, mode fs.FileMode) error {
+	return WriteFrom(path, bytes.NewReader(data), mode)
+}
+
+// WriteFrom is Write with the content read from r, so that a large file (an
+// installed binary) is copied without being held in memory.
+func WriteFrom(path string, r io.Reader, mode fs.FileMode) (err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
@@ -30,7 +38,7 @@ func Write(path string, data []byte, mode fs.FileMode) (err error) {
 	if err = f.Chmod(mode); err != nil {
 		return err
 	}
-	if _, err = f.Write(data); err != nil {
+	if _, err = io.Copy(f, r); err != nil {
 		return err
 	}
 	if err = f.Sync(); err != nil {

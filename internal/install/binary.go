@@ -5,7 +5,6 @@
 package install
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -62,48 +61,62 @@ func (r Result) String() string {
 // obstacle, and it writes nothing when the target already has src's content
 // and mode. A failure leaves the target as it was and no temporary file.
 func Binary(src, destDir string) (Result, error) {
-	data, info, err := readRegular(src)
+	sum, info, err := hashRegular(src)
 	if err != nil {
 		return Result{}, err
 	}
-	sum := sha256.Sum256(data)
-	r := Result{Source: src, Path: filepath.Join(destDir, filepath.Base(src)), Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}
+	r := Result{Source: src, Path: filepath.Join(destDir, filepath.Base(src)), Size: info.Size(), SHA256: sum}
 	mode := info.Mode().Perm()
-	old, oldInfo, err := readRegular(r.Path)
+	oldSum, oldInfo, err := hashRegular(r.Path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		r.Action = Installed
 	case err != nil:
 		return Result{}, fmt.Errorf("reading the installed %s: %w", r.Path, err)
-	case bytes.Equal(old, data) && oldInfo.Mode().Perm() == mode:
+	case oldSum == sum && oldInfo.Mode().Perm() == mode:
 		r.Action = Unchanged
 		return r, nil
 	default:
 		r.Action = Replaced
 		r.Busy = countRunning(r.Path)
 	}
-	if err := atomicfile.Write(r.Path, data, mode); err != nil {
+	f, err := os.Open(src)
+	if err != nil {
+		return Result{}, err
+	}
+	defer f.Close()
+	// The content is hashed again on the way, so that a source changed since
+	// it was hashed is never installed under the first hash.
+	h := sha256.New()
+	if err := atomicfile.WriteFrom(r.Path, io.TeeReader(f, h), mode); err != nil {
 		return Result{}, fmt.Errorf("installing %s: %w", r.Path, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != sum {
+		return r, fmt.Errorf("%s changed while it was installed (sha256 %s, then %s): run again", src, short(sum), short(got))
 	}
 	return r, nil
 }
 
-// readRegular reads a regular file (following symlinks) and its metadata.
-func readRegular(path string) ([]byte, fs.FileInfo, error) {
+// hashRegular hashes a regular file (following symlinks), streaming it, and
+// returns its metadata.
+func hashRegular(path string) (string, fs.FileInfo, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, nil, err
+		return "", nil, err
 	}
 	defer f.Close()
 	info, err := f.Stat()
 	if err != nil {
-		return nil, nil, err
+		return "", nil, err
 	}
 	if !info.Mode().IsRegular() {
-		return nil, nil, fmt.Errorf("%s is not a regular file (%s)", path, info.Mode().Type())
+		return "", nil, fmt.Errorf("%s is not a regular file (%s)", path, info.Mode().Type())
 	}
-	data, err := io.ReadAll(f)
-	return data, info, err
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", nil, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), info, nil
 }
 
 // countRunning counts the processes whose executable is path, as far as this
