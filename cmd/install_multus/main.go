@@ -16,8 +16,7 @@ import (
 )
 
 func main() {
-	if len(os.Args) == 2 && (os.Args[1] == "--version" || os.Args[1] == "-version" || os.Args[1] == "-v") {
-		fmt.Printf("install_multus %s\n", buildinfo.Get())
+	if buildinfo.PrintVersionFlag(os.Args, "install_multus", os.Stdout) {
 		return
 	}
 	o, err := install.ParseMultus(os.Args[1:], os.Stdout)

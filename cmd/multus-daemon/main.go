@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/polynet-cni/polynet/internal/buildinfo"
 	"github.com/polynet-cni/polynet/internal/config"
 	"github.com/polynet-cni/polynet/internal/daemon"
 	"github.com/polynet-cni/polynet/internal/logging"
@@ -19,7 +20,7 @@ import (
 )
 
 func main() {
-	if plugin.PrintVersionFlag(os.Args, "multus-daemon", os.Stdout) {
+	if buildinfo.PrintVersionFlag(os.Args, "multus-daemon", os.Stdout) {
 		return
 	}
 	if os.Getenv("CNI_COMMAND") != "" {

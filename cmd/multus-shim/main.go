@@ -6,12 +6,13 @@ import (
 	"context"
 	"os"
 
+	"github.com/polynet-cni/polynet/internal/buildinfo"
 	"github.com/polynet-cni/polynet/internal/plugin"
 	"github.com/polynet-cni/polynet/internal/shim"
 )
 
 func main() {
-	if plugin.PrintVersionFlag(os.Args, "multus-shim", os.Stdout) {
+	if buildinfo.PrintVersionFlag(os.Args, "multus-shim", os.Stdout) {
 		return
 	}
 	os.Exit(plugin.Run(context.Background(), plugin.OS(), "multus-shim: forwards CNI requests to multus-daemon", shim.Handler{}))

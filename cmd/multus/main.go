@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 
+	"github.com/polynet-cni/polynet/internal/buildinfo"
 	"github.com/polynet-cni/polynet/internal/plugin"
 	"github.com/polynet-cni/polynet/internal/thin"
 )
@@ -14,7 +15,7 @@ import (
 func main() {
 	// Delegates and namespace work must stay on one OS thread (plugins' ns README).
 	runtime.LockOSThread()
-	if plugin.PrintVersionFlag(os.Args, "multus", os.Stdout) {
+	if buildinfo.PrintVersionFlag(os.Args, "multus", os.Stdout) {
 		return
 	}
 	os.Exit(plugin.Run(context.Background(), plugin.OS(), "multus: thin CNI meta-plugin", thin.Handler{}))

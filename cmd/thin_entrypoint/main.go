@@ -17,8 +17,7 @@ import (
 )
 
 func main() {
-	if len(os.Args) == 2 && (os.Args[1] == "--version" || os.Args[1] == "-version" || os.Args[1] == "-v") {
-		fmt.Printf("thin_entrypoint %s\n", buildinfo.Get())
+	if buildinfo.PrintVersionFlag(os.Args, "thin_entrypoint", os.Stdout) {
 		return
 	}
 	o, err := thininstall.Parse(os.Args[1:], os.Stdout)

@@ -5,6 +5,7 @@ package buildinfo
 
 import (
 	"fmt"
+	"io"
 	"runtime"
 	"runtime/debug"
 )
@@ -57,4 +58,19 @@ func (i Info) String() string {
 		dirty = " (modified)"
 	}
 	return fmt.Sprintf("version %s, commit %s%s, %s", i.Version, i.Commit, dirty, i.Go)
+}
+
+// PrintVersionFlag handles `--version`, `-version` and `-v` as the first argument,
+// which upstream's binaries accept too. It reports whether it printed, in which
+// case the caller exits 0.
+func PrintVersionFlag(args []string, name string, w io.Writer) bool {
+	if len(args) < 2 {
+		return false
+	}
+	switch args[1] {
+	case "--version", "-version", "-v":
+		fmt.Fprintf(w, "%s %s\n", name, Get())
+		return true
+	}
+	return false
 }

@@ -12,6 +12,28 @@ import (
 // DefaultSourceDir is where the image keeps every binary, upstream's path.
 const DefaultSourceDir = "/usr/src/multus-cni/bin"
 
+// ParseFlags parses an installer's command line with fs, which must be set
+// up with flag.ContinueOnError: -h and --help print header and the flags to
+// usage and return flag.ErrHelp; an unknown flag or a stray argument is an
+// error naming it.
+func ParseFlags(fs *flag.FlagSet, args []string, usage io.Writer, header string) error {
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(usage, "%s\n\nFlags:\n", header)
+		fs.SetOutput(usage)
+		fs.PrintDefaults()
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("%s (see --help)", strings.Replace(err.Error(), "flag provided but not defined", "unknown flag", 1))
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q: %s takes only flags (see --help)", fs.Arg(0), fs.Name())
+	}
+	return nil
+}
+
 // MultusOptions are install_multus' flags: upstream's -t/--type and
 // -d/--dest-dir, and our --source-dir.
 type MultusOptions struct {
@@ -24,7 +46,6 @@ type MultusOptions struct {
 func ParseMultus(args []string, usage io.Writer) (*MultusOptions, error) {
 	o := &MultusOptions{}
 	fs := flag.NewFlagSet("install_multus", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	for _, name := range []string{"t", "type"} {
 		fs.StringVar(&o.Type, name, "", "thin or thick: which plugin to install (required)")
 	}
@@ -32,18 +53,10 @@ func ParseMultus(args []string, usage io.Writer) (*MultusOptions, error) {
 		fs.StringVar(&o.DestDir, name, "/host/opt/cni/bin", "the host's CNI bin folder, as mounted in this container")
 	}
 	fs.StringVar(&o.SourceDir, "source-dir", DefaultSourceDir, "folder holding the binaries to install")
-	err := fs.Parse(args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(usage, "Usage: install_multus -t thin|thick [-d DIR]\n\nInstalls the plugin the container runtime runs for every pod (multus for thin,\nmultus-shim for thick) and passthru into the host's CNI bin folder, atomically:\na running copy is never written over, and an identical one is left alone.\n\nFlags:")
-		fs.SetOutput(usage)
-		fs.PrintDefaults()
+	if err := ParseFlags(fs, args, usage, "Usage: install_multus -t thin|thick [-d DIR]\n\n"+
+		"Installs the plugin the container runtime runs for every pod (multus for thin,\nmultus-shim for thick) and passthru "+
+		"into the host's CNI bin folder, atomically:\na running copy is never written over, and an identical one is left alone."); err != nil {
 		return nil, err
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s (see --help)", strings.Replace(err.Error(), "flag provided but not defined", "unknown flag", 1))
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
 	}
 	if o.Type != "thin" && o.Type != "thick" {
 		return nil, fmt.Errorf("-t/--type %q: want thin or thick", o.Type)

@@ -55,7 +55,6 @@ var ErrHelp = flag.ErrHelp
 func Parse(args []string, usage io.Writer) (*Options, error) {
 	o := &Options{}
 	fs := flag.NewFlagSet("thin_entrypoint", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	fs.StringVar(&o.CNIBinDir, "cni-bin-dir", "/host/opt/cni/bin", "the host's CNI bin folder, as mounted in this container")
 	fs.StringVar(&o.CNIConfDir, "cni-conf-dir", "/host/etc/cni/net.d", "the host's CNI configuration folder, as mounted in this container")
 	fs.StringVar(&o.CNIVersion, "cni-version", "", "cniVersion of the generated configuration (default: the primary's)")
@@ -81,19 +80,9 @@ func Parse(args []string, usage io.Writer) (*Options, error) {
 	fs.BoolVar(&o.ForceCNIVersion, "force-cni-version", false, "rewrite the primary's cniVersion to --cni-version (tests only)")
 	fs.StringVar(&o.ServiceAccountDir, "service-account-dir", install.DefaultServiceAccountDir, "folder of the ServiceAccount token and ca.crt (ours)")
 	fs.BoolVar(&o.Probe, "probe", false, "check that the configuration is in place and the kubeconfig carries the current token, then exit (ours; for probes, with the same flags)")
-	err := fs.Parse(args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(usage, "Usage: thin_entrypoint [flags]\n\nInstalls the thin Multus plugin on the host, writes its kubeconfig and keeps it fresh, and generates its CNI configuration.\n\nFlags:")
-		fs.SetOutput(usage)
-		fs.PrintDefaults()
-		return nil, ErrHelp
-	}
-	if err != nil {
-		msg := strings.Replace(err.Error(), "flag provided but not defined", "unknown flag", 1)
-		return nil, fmt.Errorf("%s (see --help)", msg)
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q: thin_entrypoint takes only flags (see --help)", fs.Arg(0))
+	if err := install.ParseFlags(fs, args, usage, "Usage: thin_entrypoint [flags]\n\n"+
+		"Installs the thin Multus plugin on the host, writes its kubeconfig and keeps it fresh,\nand generates its CNI configuration."); err != nil {
+		return nil, err
 	}
 	return o, o.validate()
 }
