@@ -10,11 +10,11 @@ MODULE  := github.com/polynet-cni/polynet
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.0.0-dev)
 COMMIT  ?= $(shell git rev-parse --verify -q HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X $(MODULE)/internal/buildinfo.Version=$(VERSION) -X $(MODULE)/internal/buildinfo.Commit=$(COMMIT)
-BINARIES := multus multus-shim multus-daemon passthru
+BINARIES := multus multus-shim multus-daemon passthru install_multus thin_entrypoint
 
 GO_TEST_FLAGS ?= -count=1 -timeout 60m
 
-.PHONY: all build testbed test lint bench clean
+.PHONY: all build image testbed test lint bench clean
 
 all: build
 
@@ -22,6 +22,11 @@ all: build
 build:
 	@mkdir -p bin
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/ $(addprefix ./cmd/,$(BINARIES))
+
+## image: the image of both modes, bin/image/polynet-<version>.tar, for ctr import, docker load, podman load; reproducible
+image: build
+	go run ./tools/mkimage -bin bin -out bin/image -version '$(VERSION)' -revision '$(COMMIT)' \
+		-epoch $$(git log -1 --format=%ct 2>/dev/null || echo 0)
 
 ## testbed: install the test bed (Debian packages, reference CNI plugins, etcd, kube-apiserver)
 testbed:

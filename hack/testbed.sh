@@ -5,8 +5,8 @@
 #   - Debian packages the tests call (iproute2 for `ip netns`, iptables and nftables for
 #     portmap, openssl, procps), installed only when a command is missing;
 #   - the reference CNI plugins at CNI_PLUGINS_VERSION, static, as upstream ships them;
-#   - kube-apiserver and etcd, built from the Go module proxy through the wrapper
-#     modules in hack/kube-apiserver and hack/etcd;
+#   - kube-apiserver, etcd and helm, built from the Go module proxy through the
+#     wrapper modules in hack/kube-apiserver, hack/etcd and hack/helm;
 #   - staticcheck for `make lint` (only with the argument `lint`).
 #
 # The cache folder is $POLYNET_CACHE, else $XDG_CACHE_HOME/polynet, else
@@ -84,6 +84,14 @@ install_etcd() {
 	build_wrapped etcd "$ETCD_VERSION" etcd . "-s -w"
 }
 
+# install_helm builds helm for the chart tests. The -X flags give it the version
+# string its release build has: without them `helm version` says v4.3 only.
+install_helm() {
+	local v=$HELM_VERSION hv=helm.sh/helm/v4/internal/version
+	build_wrapped helm "$v" helm helm.sh/helm/v4/cmd/helm \
+		"-s -w -X $hv.version=$v -X $hv.metadata= -X $hv.gitTreeState=clean"
+}
+
 install_staticcheck() {
 	local dir=$cache/staticcheck-$STATICCHECK_VERSION
 	[ -x "$dir/staticcheck" ] && return 0
@@ -95,10 +103,11 @@ install_staticcheck() {
 
 case "${1:-test}" in
 test)
-	apt_need ip:iproute2 iptables:iptables nft:nftables tc:iproute2 pgrep:procps /usr/bin/time:time
+	apt_need ip:iproute2 iptables:iptables nft:nftables tc:iproute2 pgrep:procps /usr/bin/time:time skopeo:skopeo
 	install_cni_plugins
 	install_etcd
 	install_kube_apiserver
+	install_helm
 	;;
 lint)
 	install_staticcheck

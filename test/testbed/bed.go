@@ -76,6 +76,11 @@ func (b Bed) KubeAPIServer() string {
 	return filepath.Join(b.Cache, "kube-apiserver-"+b.Versions["KUBERNETES_VERSION"], "kube-apiserver")
 }
 
+// Helm is the path of the helm binary.
+func (b Bed) Helm() string {
+	return filepath.Join(b.Cache, "helm-"+b.Versions["HELM_VERSION"], "helm")
+}
+
 // Etcd is the path of the etcd binary.
 func (b Bed) Etcd() string {
 	return filepath.Join(b.Cache, "etcd-"+b.Versions["ETCD_VERSION"], "etcd")
