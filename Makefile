@@ -14,7 +14,7 @@ BINARIES := multus multus-shim multus-daemon passthru install_multus thin_entryp
 
 GO_TEST_FLAGS ?= -count=1 -timeout 60m
 
-.PHONY: all build image testbed test lint bench clean
+.PHONY: all build image testbed test lint bench demo clean
 
 all: build
 
@@ -27,6 +27,10 @@ build:
 image: build
 	go run ./tools/mkimage -bin bin -out bin/image -version '$(VERSION)' -revision '$(COMMIT)' \
 		-epoch $$(git log -1 --format=%ct 2>/dev/null || echo 0)
+
+## demo: a real node (kubelet, containerd) in namespaces of its own, us installed with the thick manifest, two pods with two extra networks; KEEP=1 leaves it running
+demo:
+	@KEEP=$(KEEP) hack/demo.sh
 
 ## testbed: install the test bed (Debian packages, reference CNI plugins, etcd, kube-apiserver)
 testbed:

@@ -7,7 +7,11 @@
 #   - the reference CNI plugins at CNI_PLUGINS_VERSION, static, as upstream ships them;
 #   - kube-apiserver, etcd and helm, built from the Go module proxy through the
 #     wrapper modules in hack/kube-apiserver, hack/etcd and hack/helm;
-#   - staticcheck for `make lint` (only with the argument `lint`).
+#   - staticcheck for `make lint` (only with the argument `lint`);
+#   - with the argument `node`, what a real one-node cluster needs: kube-controller-manager,
+#     kube-scheduler, kubelet and kubectl (hack/kube-apiserver, the same wrapper module
+#     as kube-apiserver), containerd, its runc shim and ctr (hack/containerd), Debian's
+#     runc, and the pause and toolbox image archives (tools/nodeimages).
 #
 # The cache folder is $POLYNET_CACHE, else $XDG_CACHE_HOME/polynet, else
 # ~/.cache/polynet. Every artefact is built into a temporary name and renamed into
@@ -59,16 +63,21 @@ install_cni_plugins() {
 	rm -rf "$dir" && mv "$tmp" "$dir"
 }
 
-# build_wrapped builds one command from a wrapper module into <name>-<version>/<name>.
+# build_wrapped builds one command from a wrapper module into <dir>/<name>, where
+# <dir> is <name>-<version>, or the optional seventh argument (a folder under the cache
+# that several commands share). The optional sixth argument is a comma-separated list
+# of build tags.
 build_wrapped() {
-	local name=$1 version=$2 module=$3 pkg=$4 ldflags=$5
-	local dir=$cache/$name-$version
+	local name=$1 version=$2 module=$3 pkg=$4 ldflags=$5 tags=${6:-}
+	local dir=$cache/${7:-$name-$version}
 	[ -x "$dir/$name" ] && return 0
 	log "building $name $version from the Go module proxy into $dir (cold: minutes)"
 	mkdir -p "$dir"
-	(cd "$root/hack/$module" && CGO_ENABLED=0 go build -trimpath -ldflags="$ldflags" \
+	local start=$SECONDS
+	(cd "$root/hack/$module" && CGO_ENABLED=0 go build -trimpath -tags="$tags" -ldflags="$ldflags" \
 		-o "$dir/$name.tmp.$$" "$pkg")
 	mv "$dir/$name.tmp.$$" "$dir/$name"
+	log "built $name in $((SECONDS - start)) s"
 }
 
 install_kube_apiserver() {
@@ -78,6 +87,92 @@ install_kube_apiserver() {
 	local cb=k8s.io/component-base/version
 	build_wrapped kube-apiserver "$v" kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver \
 		"-s -w -X $cb.gitVersion=$v -X $cb.gitMajor=1 -X $cb.gitMinor=$minor -X $cb.gitTreeState=clean"
+}
+
+# kube_ldflags are the version flags of a Kubernetes release build (component-base and
+# client-go), so every binary reports the pinned version and `kubectl version` parses.
+kube_ldflags() {
+	local v=$KUBERNETES_VERSION minor flags="-s -w" pkg
+	minor=${v#v1.}
+	minor=${minor%%.*}
+	for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+		flags+=" -X $pkg.gitVersion=$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+	done
+	printf '%s' "$flags"
+}
+
+# install_kube_node builds the Kubernetes binaries of a node and its control plane,
+# besides kube-apiserver, from the same wrapper module, one after the other (each
+# build already compiles in parallel, and they share most packages).
+install_kube_node() {
+	local name flags
+	flags=$(kube_ldflags)
+	for name in kube-controller-manager kube-scheduler kubelet kubectl; do
+		build_wrapped "$name" "$KUBERNETES_VERSION" kube-apiserver "k8s.io/kubernetes/cmd/$name" "$flags"
+	done
+}
+
+# install_containerd builds containerd, its runc shim and ctr into
+# containerd-<version>/, statically, with the version flags and build tags of
+# containerd's own Makefile (the shim without gRPC, as upstream ships it). CGO_ENABLED=0
+# leaves out the btrfs snapshotter by itself; no_devmapper and no_zfs drop two more
+# snapshotters that the test bed never uses.
+install_containerd() {
+	local v=$CONTAINERD_VERSION pkg=github.com/containerd/containerd/v2
+	local dir=containerd-$v tags=urfave_cli_no_docs,no_btrfs,no_devmapper,no_zfs
+	local flags="-s -w -X $pkg/version.Version=$v -X $pkg/version.Package=$pkg"
+	build_wrapped containerd "$v" containerd "$pkg/cmd/containerd" "$flags" "$tags" "$dir"
+	build_wrapped ctr "$v" containerd "$pkg/cmd/ctr" "$flags" "$tags" "$dir"
+	build_wrapped containerd-shim-runc-v2 "$v" containerd "$pkg/cmd/containerd-shim-runc-v2" \
+		"$flags" "$tags,no_grpc" "$dir"
+}
+
+# deb_need installs Debian packages, by package name, that are not installed: for
+# packages whose command another package also provides (busybox-static, not the
+# dynamically linked busybox).
+deb_need() {
+	local missing=() p
+	for p in "$@"; do
+		[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	if [ "$(id -u)" -ne 0 ]; then
+		log "missing Debian packages ${missing[*]}; run as root to install them"
+		return 1
+	fi
+	log "installing Debian packages: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# install_node_images writes the pause and toolbox image archives (tools/nodeimages)
+# into node-images-<NODE_IMAGES_VERSION>/. The folder's .inputs file holds a hash of
+# everything the archives are made from (tools/nodeimages, go.mod, the Go release, the
+# busybox-static package, the references); when it differs, they are built again, into
+# a temporary folder renamed into place.
+install_node_images() {
+	local dir=$cache/node-images-$NODE_IMAGES_VERSION inputs
+	inputs=$(
+		cd "$root"
+		{
+			go version
+			dpkg-query -W -f='${Package} ${Version}\n' busybox-static
+			printf '%s\n' "$PAUSE_IMAGE" "$TOOLBOX_IMAGE"
+			find tools/nodeimages -type f -name '*.go' ! -name '*_test.go' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
+			sha256sum go.mod
+		} | sha256sum | cut -d' ' -f1
+	)
+	[ -f "$dir/.inputs" ] && [ "$(cat "$dir/.inputs")" = "$inputs" ] && return 0
+	log "building the node images $PAUSE_IMAGE and $TOOLBOX_IMAGE into $dir"
+	local tmp=$dir.tmp.$$
+	rm -rf "$tmp" && mkdir -p "$tmp"
+	(cd "$root" && CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "$tmp/pause" ./tools/nodeimages/pause &&
+		go run ./tools/nodeimages -out "$tmp" -pause-bin "$tmp/pause" -pause-ref "$PAUSE_IMAGE" \
+			-busybox /bin/busybox -toolbox-ref "$TOOLBOX_IMAGE")
+	rm "$tmp/pause"
+	printf '%s\n' "$inputs" >"$tmp/.inputs"
+	rm -rf "$dir" && mv "$tmp" "$dir"
 }
 
 install_etcd() {
@@ -112,8 +207,16 @@ test)
 lint)
 	install_staticcheck
 	;;
+node)
+	apt_need runc:runc
+	deb_need busybox-static
+	install_kube_apiserver
+	install_kube_node
+	install_containerd
+	install_node_images
+	;;
 *)
-	log "usage: $0 [test|lint]"
+	log "usage: $0 [test|lint|node]"
 	exit 2
 	;;
 esac

@@ -86,6 +86,61 @@ func (b Bed) Etcd() string {
 	return filepath.Join(b.Cache, "etcd-"+b.Versions["ETCD_VERSION"], "etcd")
 }
 
+// KubeControllerManager is the path of the kube-controller-manager binary (hack/testbed.sh node).
+func (b Bed) KubeControllerManager() string { return b.kubeBinary("kube-controller-manager") }
+
+// KubeScheduler is the path of the kube-scheduler binary (hack/testbed.sh node).
+func (b Bed) KubeScheduler() string { return b.kubeBinary("kube-scheduler") }
+
+// Kubelet is the path of the kubelet binary (hack/testbed.sh node).
+func (b Bed) Kubelet() string { return b.kubeBinary("kubelet") }
+
+// Kubectl is the path of the kubectl binary (hack/testbed.sh node).
+func (b Bed) Kubectl() string { return b.kubeBinary("kubectl") }
+
+func (b Bed) kubeBinary(name string) string {
+	return filepath.Join(b.Cache, name+"-"+b.Versions["KUBERNETES_VERSION"], name)
+}
+
+// ContainerdDir is the folder of containerd, containerd-shim-runc-v2 and ctr
+// (hack/testbed.sh node). containerd finds its shim on PATH: put this folder there.
+func (b Bed) ContainerdDir() string {
+	return filepath.Join(b.Cache, "containerd-"+b.Versions["CONTAINERD_VERSION"])
+}
+
+// Containerd is the path of the containerd binary.
+func (b Bed) Containerd() string { return filepath.Join(b.ContainerdDir(), "containerd") }
+
+// ContainerdShim is the path of containerd's runc shim, containerd-shim-runc-v2.
+func (b Bed) ContainerdShim() string {
+	return filepath.Join(b.ContainerdDir(), "containerd-shim-runc-v2")
+}
+
+// Ctr is the path of containerd's client, ctr.
+func (b Bed) Ctr() string { return filepath.Join(b.ContainerdDir(), "ctr") }
+
+// Runc is the path of Debian's runc, which hack/testbed.sh node installs.
+func (b Bed) Runc() string { return "/usr/sbin/runc" }
+
+// NodeImagesDir is the folder of the image archives a node runs without a registry
+// (hack/testbed.sh node, tools/nodeimages).
+func (b Bed) NodeImagesDir() string {
+	return filepath.Join(b.Cache, "node-images-"+b.Versions["NODE_IMAGES_VERSION"])
+}
+
+// PauseImage is the path of the pause image's OCI archive, for `ctr images import`.
+func (b Bed) PauseImage() string { return filepath.Join(b.NodeImagesDir(), "pause.tar") }
+
+// PauseImageRef is the reference of the pause image, such as polynet.test/pause:3.10.
+func (b Bed) PauseImageRef() string { return b.Versions["PAUSE_IMAGE"] }
+
+// ToolboxImage is the path of the toolbox image's OCI archive (busybox with a link
+// for every applet), for test pods.
+func (b Bed) ToolboxImage() string { return filepath.Join(b.NodeImagesDir(), "toolbox.tar") }
+
+// ToolboxImageRef is the reference of the toolbox image, such as polynet.test/toolbox:1.
+func (b Bed) ToolboxImageRef() string { return b.Versions["TOOLBOX_IMAGE"] }
+
 // Require skips the test when it cannot run here (not root) and fails it when the
 // test bed is missing, naming the command that installs it. A missing bed is a
 // failure, not a skip, so that a broken setup can never pass silently.

@@ -30,6 +30,8 @@ type ControlPlane struct {
 
 	pki   *pki
 	admin *rest.Config
+	// forNode makes the apiserver fit for a real node (LaunchNodeControlPlane).
+	forNode bool
 }
 
 // crdManifest is the project's own NAD CRD, which the control plane installs.
@@ -95,7 +97,18 @@ func stopShared() {
 // LaunchControlPlane starts etcd and kube-apiserver with their files in dir, waits
 // until the apiserver is ready and installs the CRD. The caller calls Stop.
 func LaunchControlPlane(ctx context.Context, b Bed, dir string) (cp *ControlPlane, err error) {
-	cp = &ControlPlane{Dir: dir}
+	return launchControlPlane(ctx, b, &ControlPlane{Dir: dir})
+}
+
+// LaunchNodeControlPlane is LaunchControlPlane for a cluster with a real node
+// (LaunchNode): ServiceAccount admission on (the controller-manager makes the
+// default accounts), and the apiserver reaches the kubelet on its InternalIP
+// with a client certificate, for exec and logs.
+func LaunchNodeControlPlane(ctx context.Context, b Bed, dir string) (*ControlPlane, error) {
+	return launchControlPlane(ctx, b, &ControlPlane{Dir: dir, forNode: true})
+}
+
+func launchControlPlane(ctx context.Context, b Bed, cp *ControlPlane) (_ *ControlPlane, err error) {
 	defer func() {
 		if err != nil {
 			cp.Stop()
@@ -110,6 +123,11 @@ func LaunchControlPlane(ctx context.Context, b Bed, dir string) (cp *ControlPlan
 	}
 	if err := cp.startAPIServer(b, etcdURL); err != nil {
 		return nil, err
+	}
+	if cp.forNode {
+		// A real node's cluster gets the CRD from the manifest applied to it,
+		// as a user's does.
+		return cp, nil
 	}
 	if err := InstallCRD(ctx, cp.admin, filepath.Join(b.Root, crdManifest)); err != nil {
 		return nil, err
@@ -161,7 +179,9 @@ func (cp *ControlPlane) startAPIServer(b Bed, etcdURL string) error {
 	}
 	files := map[string][]byte{"ca.crt": cp.pki.caPEM}
 	serving, servingKey, err := cp.pki.issue(pkix.Name{CommonName: "kube-apiserver"}, x509.ExtKeyUsageServerAuth,
-		[]net.IP{net.IPv4(127, 0, 0, 1)}, []string{"localhost", "kubernetes.default.svc"})
+		// 10.0.0.1 is the kubernetes Service's address, which in-cluster clients
+		// of a real node dial (KubeNode sends it to loopback).
+		[]net.IP{net.IPv4(127, 0, 0, 1), net.IPv4(10, 0, 0, 1)}, []string{"localhost", "kubernetes.default.svc"})
 	if err != nil {
 		return err
 	}
@@ -196,15 +216,38 @@ func (cp *ControlPlane) startAPIServer(b Bed, etcdURL string) error {
 		"--service-account-signing-key-file=" + saKey,
 		"--service-account-issuer=https://kubernetes.default.svc",
 		"--service-cluster-ip-range=10.0.0.0/24",
-		// No controller-manager makes default ServiceAccounts, so pods could not
-		// be created under the ServiceAccount admission plugin.
-		"--disable-admission-plugins=ServiceAccount",
 		"--allow-privileged=true",
 		"--profiling=false",
 		// Every request is audited, so tests can prove what an identity did.
 		"--audit-policy-file=" + auditPolicy,
 		"--audit-log-path=" + filepath.Join(cp.Dir, "audit.log"),
 		"--enable-priority-and-fairness=false",
+	}
+	if cp.forNode {
+		kubeletClient, kubeletKey, err := cp.pki.issue(pkix.Name{CommonName: "kube-apiserver-kubelet-client", Organization: []string{"system:masters"}},
+			x509.ExtKeyUsageClientAuth, nil, nil)
+		if err != nil {
+			return err
+		}
+		for name, data := range map[string][]byte{"kubelet-client.crt": kubeletClient, "kubelet-client.key": kubeletKey} {
+			if err := os.WriteFile(filepath.Join(cp.Dir, name), data, 0o600); err != nil {
+				return err
+			}
+		}
+		for i, a := range args {
+			if a == "--authorization-mode=RBAC" {
+				args[i] = "--authorization-mode=Node,RBAC"
+			}
+		}
+		args = append(args, "--enable-admission-plugins=NodeRestriction",
+			"--kubelet-preferred-address-types=InternalIP",
+			"--kubelet-client-certificate="+filepath.Join(cp.Dir, "kubelet-client.crt"),
+			"--kubelet-client-key="+filepath.Join(cp.Dir, "kubelet-client.key"),
+			"--kubelet-certificate-authority="+filepath.Join(cp.Dir, "ca.crt"))
+	} else {
+		// No controller-manager makes default ServiceAccounts, so pods could not
+		// be created under the ServiceAccount admission plugin.
+		args = append(args, "--disable-admission-plugins=ServiceAccount")
 	}
 	cp.APIServer, err = StartProcess("kube-apiserver", b.KubeAPIServer(), args, os.Environ(), filepath.Join(cp.Dir, "kube-apiserver.log"))
 	if err != nil {

@@ -42,7 +42,7 @@ func runMain(m *testing.M) int {
 		}
 		return code
 	}
-	if err := loopbackUp(); err != nil {
+	if err := LoopbackUp(); err != nil {
 		fmt.Fprintf(os.Stderr, "testbed: node namespace: %v\n", err)
 		return 1
 	}
@@ -87,7 +87,8 @@ func reexecInNode() (int, error) {
 	return 0, nil
 }
 
-func loopbackUp() error {
+// LoopbackUp sets the loopback link of this network namespace up.
+func LoopbackUp() error {
 	lo, err := netlink.LinkByName("lo")
 	if err != nil {
 		return fmt.Errorf("finding lo: %w", err)
