@@ -8,7 +8,8 @@
 #   - kube-apiserver, etcd and helm, built from the Go module proxy through the
 #     wrapper modules in hack/kube-apiserver, hack/etcd and hack/helm;
 #   - staticcheck for `make lint` (only with the argument `lint`);
-#   - with the argument `node`, what a real one-node cluster needs: kube-controller-manager,
+#   - what a real one-node cluster needs (also alone, with the argument `node`, for
+#     `make demo`): kube-controller-manager,
 #     kube-scheduler, kubelet and kubectl (hack/kube-apiserver, the same wrapper module
 #     as kube-apiserver), containerd, its runc shim and ctr (hack/containerd), Debian's
 #     runc, and the pause and toolbox image archives (tools/nodeimages).
@@ -196,6 +197,16 @@ install_staticcheck() {
 	rm -rf "$dir" && mv "$dir.tmp.$$" "$dir"
 }
 
+# install_node installs what a real node needs (test/nodee2e, make demo).
+install_node() {
+	apt_need runc:runc mountpoint:util-linux nsenter:util-linux
+	deb_need busybox-static
+	install_kube_apiserver
+	install_kube_node
+	install_containerd
+	install_node_images
+}
+
 case "${1:-test}" in
 test)
 	apt_need ip:iproute2 iptables:iptables nft:nftables tc:iproute2 pgrep:procps /usr/bin/time:time skopeo:skopeo
@@ -203,17 +214,16 @@ test)
 	install_etcd
 	install_kube_apiserver
 	install_helm
+	install_node
 	;;
 lint)
 	install_staticcheck
 	;;
 node)
-	apt_need runc:runc
-	deb_need busybox-static
-	install_kube_apiserver
-	install_kube_node
-	install_containerd
-	install_node_images
+	apt_need ip:iproute2 iptables:iptables
+	install_cni_plugins
+	install_etcd
+	install_node
 	;;
 *)
 	log "usage: $0 [test|lint|node]"

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vishvananda/netlink"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -444,6 +445,7 @@ func (n *KubeNode) Stop() {
 	if n.CP != nil {
 		n.CP.Stop()
 	}
+	n.removeNetwork()
 	for i := len(n.mounts) - 1; i >= 0; i-- {
 		unmountAll(n.mounts[i])
 	}
@@ -456,6 +458,24 @@ func (n *KubeNode) Stop() {
 	n.madeDirs = nil
 	for s, v := range n.sysctls {
 		_ = os.WriteFile(filepath.Join("/proc/sys", s), []byte(v), 0o644)
+	}
+}
+
+// removeNetwork undoes nodeAddress and routeService, and removes the links
+// pods' networks made on the node, so that another node can start in the
+// same network namespace.
+func (n *KubeNode) removeNetwork() {
+	if n.CP != nil {
+		port := strings.TrimPrefix(n.CP.URL, "https://127.0.0.1:")
+		_ = run("iptables", "-t", "nat", "-D", "OUTPUT", "-d", ServiceHost, "-p", "tcp", "--dport", ServicePort,
+			"-j", "DNAT", "--to-destination", "127.0.0.1:"+port)
+	}
+	links, _ := netlink.LinkList()
+	for _, l := range links {
+		switch l.Type() {
+		case "bridge", "veth", "macvlan":
+			_ = netlink.LinkDel(l)
+		}
 	}
 }
 
@@ -518,4 +538,21 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	return os.WriteFile(dst, data, 0o755)
+}
+
+// PIDsByCmdline lists the processes whose command line starts with prefix
+// (the first argument, as the process was started).
+func PIDsByCmdline(prefix string) []int {
+	var pids []int
+	dirs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, d := range dirs {
+		b, err := os.ReadFile(d)
+		if err != nil || !strings.HasPrefix(string(b), prefix+"\x00") {
+			continue
+		}
+		if pid, err := strconv.Atoi(strings.Split(d, "/")[2]); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }

@@ -27,15 +27,22 @@ const nodeEnv = "POLYNET_TEST_NODE"
 // Not as root, it runs the tests as they are; each integration test then skips
 // itself through Require.
 func Main(m *testing.M) {
-	os.Exit(runMain(m))
+	os.Exit(runMain(m, syscall.CLONE_NEWNET))
 }
 
-func runMain(m *testing.M) int {
+// KubeNodeMain is Main for packages that run a real node (LaunchKubeNode): the
+// test binary runs in a mount namespace of its own as well, where the node
+// mounts private folders over the paths the kubelet and containerd use.
+func KubeNodeMain(m *testing.M) {
+	os.Exit(runMain(m, syscall.CLONE_NEWNET|syscall.CLONE_NEWNS))
+}
+
+func runMain(m *testing.M, cloneflags uintptr) int {
 	if os.Geteuid() != 0 {
 		return m.Run()
 	}
 	if os.Getenv(nodeEnv) == "" {
-		code, err := reexecInNode()
+		code, err := reexecInNode(cloneflags)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "testbed: %v\n", err)
 			return 1
@@ -54,13 +61,13 @@ func runMain(m *testing.M) int {
 // reexecInNode runs this test binary again, with the same arguments, in a new
 // network namespace, and returns its exit code. The child dies with us
 // (Pdeathsig), and SIGINT/SIGTERM are passed on so its cleanups run.
-func reexecInNode() (int, error) {
+func reexecInNode(cloneflags uintptr) (int, error) {
 	// Pdeathsig fires when the thread that started the child exits: keep it.
 	runtime.LockOSThread()
 	cmd := exec.Command("/proc/self/exe", os.Args[1:]...)
 	cmd.Env = append(os.Environ(), nodeEnv+"=1")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: cloneflags, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return 0, fmt.Errorf("starting the tests in a node network namespace: %w", err)
 	}
