@@ -251,4 +251,3 @@ func (c *cluster) eventually(timeout time.Duration, what string, cond func() err
 		}
 	}
 }
-
