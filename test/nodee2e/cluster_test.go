@@ -48,6 +48,12 @@ type cluster struct {
 // a user applies it, and waits until the DaemonSet is ready and the node Ready.
 func startCluster(t *testing.T, mode string) *cluster {
 	t.Helper()
+	return startClusterWith(t, mode)
+}
+
+// startClusterWith is startCluster with more image archives imported.
+func startClusterWith(t *testing.T, mode string, images ...string) *cluster {
+	t.Helper()
 	bed := testbed.Require(t)
 	for _, p := range []string{bed.Kubelet(), bed.Kubectl(), bed.Containerd(), bed.ToolboxImage()} {
 		if _, err := os.Stat(p); err != nil {
@@ -58,7 +64,7 @@ func startCluster(t *testing.T, mode string) *cluster {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	t.Cleanup(cancel)
 	dir := t.TempDir()
-	node, err := testbed.LaunchKubeNode(ctx, bed, dir, image, bed.ToolboxImage())
+	node, err := testbed.LaunchKubeNode(ctx, bed, dir, append([]string{image, bed.ToolboxImage()}, images...)...)
 	if err != nil {
 		t.Fatalf("starting the node: %v", err)
 	}

@@ -98,7 +98,8 @@ func TestDaemonKilledDuringBurst(t *testing.T) {
 // from the node).
 func daemonPID(t *testing.T) int {
 	t.Helper()
-	pids := testbed.PIDsByCmdline("/usr/src/multus-cni/bin/multus-daemon")
+	// The DaemonSet runs it without arguments; its exec probes run it with some.
+	pids := testbed.PIDsByArgs("/usr/src/multus-cni/bin/multus-daemon")
 	if len(pids) != 1 {
 		t.Fatalf("multus-daemon processes: %v, want one", pids)
 	}

@@ -540,14 +540,14 @@ func copyFile(src, dst string) error {
 	return os.WriteFile(dst, data, 0o755)
 }
 
-// PIDsByCmdline lists the processes whose command line starts with prefix
-// (the first argument, as the process was started).
-func PIDsByCmdline(prefix string) []int {
+// PIDsByArgs lists the processes whose command line is exactly args.
+func PIDsByArgs(args ...string) []int {
 	var pids []int
+	want := strings.Join(args, "\x00") + "\x00"
 	dirs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, d := range dirs {
 		b, err := os.ReadFile(d)
-		if err != nil || !strings.HasPrefix(string(b), prefix+"\x00") {
+		if err != nil || string(b) != want {
 			continue
 		}
 		if pid, err := strconv.Atoi(strings.Split(d, "/")[2]); err == nil {
