@@ -118,6 +118,10 @@ func (c *cluster) dumpLogs() {
 	c.t.Logf("--- pods\n%s", out)
 	out, _ = exec.Command(c.bed.Kubectl(), "--kubeconfig", c.node.Kubeconfig, "-n", "kube-system", "logs", "ds/kube-multus-ds", "--tail=40").CombinedOutput()
 	c.t.Logf("--- the DaemonSet's log\n%s", out)
+	out, _ = exec.Command("lsns", "-t", "net").CombinedOutput()
+	c.t.Logf("--- network namespaces\n%s", out)
+	out, _ = exec.Command("findmnt", "-t", "nsfs").CombinedOutput()
+	c.t.Logf("--- nsfs mounts\n%s", out)
 }
 
 // nads creates the test's networks: blue, a bridge with host-local

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -50,10 +51,11 @@ type KubeNode struct {
 
 	ControllerManager, Scheduler, Containerd, Kubelet *Process
 
-	bed      Bed
-	mounts   []string          // mounted by us, unmounted in reverse
-	madeDirs []string          // mount points made on the host file system, removed after
-	sysctls  map[string]string // global sysctls the kubelet changes, restored after
+	bed                             Bed
+	launchContainerd, launchKubelet func() error      // start the process again, as at boot
+	mounts                          []string          // mounted by us, unmounted in reverse
+	madeDirs                        []string          // mount points made on the host file system, removed after
+	sysctls                         map[string]string // global sysctls the kubelet changes, restored after
 }
 
 // hostStateDirs are the node's paths that a kubelet, containerd and CNI
@@ -294,14 +296,20 @@ func (n *KubeNode) startContainerd(ctx context.Context, images []string) error {
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		return err
 	}
-	bin := n.bed.Containerd()
-	env := append(os.Environ(), "PATH="+n.bed.ContainerdDir()+":"+os.Getenv("PATH"))
-	n.Containerd, err = StartProcess("containerd", bin, []string{"--config", confPath}, env, filepath.Join(n.Dir, "containerd.log"))
-	if err != nil {
-		return err
+	n.launchContainerd = func() error {
+		env := append(os.Environ(), "PATH="+n.bed.ContainerdDir()+":"+os.Getenv("PATH"))
+		var err error
+		n.Containerd, err = StartProcess("containerd", n.bed.Containerd(), []string{"--config", confPath}, env, filepath.Join(n.Dir, "containerd.log"))
+		if err != nil {
+			return err
+		}
+		if err := n.Containerd.waitFor(time.Minute, func() error { return n.ctr(ctx, "version") }); err != nil {
+			return fmt.Errorf("containerd did not answer: %w\n%s", err, n.Containerd.Tail(20))
+		}
+		return nil
 	}
-	if err := n.Containerd.waitFor(time.Minute, func() error { return n.ctr(ctx, "version") }); err != nil {
-		return fmt.Errorf("containerd did not answer: %w\n%s", err, n.Containerd.Tail(20))
+	if err := n.launchContainerd(); err != nil {
+		return err
 	}
 	for _, img := range append([]string{n.bed.PauseImage()}, images...) {
 		if err := n.ctr(ctx, "-n", "k8s.io", "images", "import", "--no-unpack=false", img); err != nil {
@@ -382,11 +390,15 @@ func (n *KubeNode) startKubelet(ctx context.Context) error {
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		return err
 	}
-	n.Kubelet, err = StartProcess("kubelet", n.bed.Kubelet(), []string{
-		"--config=" + confPath, "--kubeconfig=" + kc, "--root-dir=/var/lib/kubelet",
-		"--hostname-override=" + KubeNodeName, "--node-ip=" + KubeNodeIP, "--v=1",
-	}, os.Environ(), filepath.Join(n.Dir, "kubelet.log"))
-	if err != nil {
+	n.launchKubelet = func() error {
+		var err error
+		n.Kubelet, err = StartProcess("kubelet", n.bed.Kubelet(), []string{
+			"--config=" + confPath, "--kubeconfig=" + kc, "--root-dir=/var/lib/kubelet",
+			"--hostname-override=" + KubeNodeName, "--node-ip=" + KubeNodeIP, "--v=1",
+		}, os.Environ(), filepath.Join(n.Dir, "kubelet.log"))
+		return err
+	}
+	if err := n.launchKubelet(); err != nil {
 		return err
 	}
 	kcs, err := kubernetes.NewForConfig(n.CP.AdminConfig())
@@ -422,6 +434,30 @@ func (n *KubeNode) WaitReady(ctx context.Context, timeout time.Duration) error {
 	})
 }
 
+// Reboot does to the node what a power cut and a boot do: every container,
+// shim, containerd and the kubelet are killed (SIGKILL), /run (network
+// namespaces, containerd's and runc's state, the daemon's socket) is lost,
+// and containerd and the kubelet start again. What a disk keeps stays:
+// /var/lib/kubelet, /var/lib/cni, /etc/cni, /opt/cni/bin and containerd's root.
+func (n *KubeNode) Reboot(ctx context.Context) error {
+	ids, _ := n.containerIDs(ctx)
+	n.Kubelet.Kill()
+	n.Containerd.Kill()
+	n.killShims()
+	killContainers(ids)
+	unmountAll("/run")
+	if err := run("mount", "-t", "tmpfs", "-o", "mode=0755", "polynet-node", "/run"); err != nil {
+		return err
+	}
+	if err := os.MkdirAll("/run/netns", 0o755); err != nil {
+		return err
+	}
+	if err := n.launchContainerd(); err != nil {
+		return err
+	}
+	return n.launchKubelet()
+}
+
 // AdminConfig is the administrator's client configuration.
 func (n *KubeNode) AdminConfig() *rest.Config { return n.CP.AdminConfig() }
 
@@ -437,6 +473,11 @@ func (n *KubeNode) Stop() {
 		n.Containerd.Stop(15 * time.Second)
 	}
 	n.killShims()
+	// containerd's parent cgroups, when no other node's containers are in them.
+	parents, _ := filepath.Glob("/sys/fs/cgroup/*/k8s.io")
+	for _, p := range parents {
+		_ = os.Remove(p)
+	}
 	for _, p := range []*Process{n.Scheduler, n.ControllerManager} {
 		if p != nil {
 			p.Stop(10 * time.Second)
@@ -484,16 +525,54 @@ func (n *KubeNode) removeNetwork() {
 func (n *KubeNode) removeContainers() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, n.bed.Ctr(), "--address", n.ContainerdSocket,
-		"-n", "k8s.io", "containers", "ls", "-q").Output()
+	ids, err := n.containerIDs(ctx)
 	if err != nil {
 		return
 	}
-	for _, id := range strings.Fields(string(out)) {
+	for _, id := range ids {
 		_ = n.ctr(ctx, "-n", "k8s.io", "tasks", "kill", "-s", "SIGKILL", id)
 		_ = n.ctr(ctx, "-n", "k8s.io", "tasks", "delete", "-f", id)
 		_ = n.ctr(ctx, "-n", "k8s.io", "containers", "delete", id)
 	}
+	// What containerd could not end (a task whose shim is gone) is ended
+	// through its cgroup, and the cgroups go.
+	killContainers(ids)
+}
+
+// containerCgroups are the cgroup v1 folders containerd gives a container of
+// the k8s.io namespace when the kubelet runs without QoS cgroups.
+func containerCgroups(id string) []string {
+	dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*/k8s.io", id))
+	return dirs
+}
+
+// killContainers SIGKILLs every process left in the containers' cgroups,
+// waits until they are gone, and removes the cgroups.
+func killContainers(ids []string) {
+	for _, id := range ids {
+		for _, dir := range containerCgroups(id) {
+			for range 50 {
+				procs, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+				pids := strings.Fields(string(procs))
+				if len(pids) == 0 {
+					break
+				}
+				for _, p := range pids {
+					if pid, err := strconv.Atoi(p); err == nil {
+						_ = syscall.Kill(pid, syscall.SIGKILL)
+					}
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			_ = os.Remove(dir)
+		}
+	}
+}
+
+// containerIDs lists the containers of containerd's k8s.io namespace.
+func (n *KubeNode) containerIDs(ctx context.Context) ([]string, error) {
+	out, err := exec.CommandContext(ctx, n.bed.Ctr(), "--address", n.ContainerdSocket, "-n", "k8s.io", "containers", "ls", "-q").Output()
+	return strings.Fields(string(out)), err
 }
 
 // killShims ends containerd-shim processes of this node that survived
