@@ -53,6 +53,7 @@ type KubeNode struct {
 
 	bed                             Bed
 	launchContainerd, launchKubelet func() error      // start the process again, as at boot
+	lock                            *os.File          // the node lock (lockNode)
 	mounts                          []string          // mounted by us, unmounted in reverse
 	madeDirs                        []string          // mount points made on the host file system, removed after
 	sysctls                         map[string]string // global sysctls the kubelet changes, restored after
@@ -81,7 +82,14 @@ func LaunchKubeNode(ctx context.Context, b Bed, dir string, images ...string) (_
 			n.Stop()
 		}
 	}()
+	if err := n.lockNode(); err != nil {
+		return nil, err
+	}
+	n.sweepKilledNode()
 	if err := n.isolate(); err != nil {
+		return nil, err
+	}
+	if err := n.recordMadeDirs(); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Join(dir, "control-plane"), 0o755); err != nil {
@@ -465,6 +473,11 @@ func (n *KubeNode) AdminConfig() *rest.Config { return n.CP.AdminConfig() }
 // control plane, by PID, and undoes the mounts, the host mount points it made
 // and the sysctls.
 func (n *KubeNode) Stop() {
+	if n.lock == nil {
+		// Never started (another node holds the lock), or already stopped:
+		// what is running belongs to someone else.
+		return
+	}
 	if n.Kubelet != nil {
 		n.Kubelet.Stop(15 * time.Second)
 	}
@@ -500,6 +513,7 @@ func (n *KubeNode) Stop() {
 	for s, v := range n.sysctls {
 		_ = os.WriteFile(filepath.Join("/proc/sys", s), []byte(v), 0o644)
 	}
+	n.unlockNode()
 }
 
 // removeNetwork undoes nodeAddress and routeService, and removes the links
