@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -52,36 +51,17 @@ func TestManifestsDryRun(t *testing.T) {
 // objects are a manifest's documents by "Kind namespace/name".
 type objects map[string][]byte
 
+// readObjects reads a manifest of deployments/ with the chart tests' splitter,
+// each object kept as JSON for a strict, typed decode.
 func readObjects(t *testing.T, file string) objects {
 	t.Helper()
-	bed, err := testbed.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(filepath.Join(bed.Root, file))
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := objects{}
-	for _, doc := range strings.Split(string(data), "\n---\n") {
-		var meta struct {
-			Kind     string `json:"kind"`
-			Metadata struct {
-				Name      string `json:"name"`
-				Namespace string `json:"namespace"`
-			} `json:"metadata"`
+	for key, obj := range chartReadManifest(t, file) {
+		data, err := json.Marshal(obj)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
-			t.Fatalf("%s: %v", file, err)
-		}
-		if meta.Kind == "" {
-			continue // comments only
-		}
-		key := meta.Kind + " " + path.Join(meta.Metadata.Namespace, meta.Metadata.Name)
-		if _, dup := out[key]; dup {
-			t.Fatalf("%s: %s twice", file, key)
-		}
-		out[key] = []byte(doc)
+		out[key] = data
 	}
 	return out
 }
