@@ -12,7 +12,7 @@ import (
 	"strings"
 
 	"github.com/polynet-cni/polynet/internal/buildinfo"
-	"github.com/polynet-cni/polynet/internal/install"
+	"github.com/polynet-cni/polynet/internal/setup/install"
 )
 
 func main() {

@@ -14,8 +14,8 @@ import (
 
 	"github.com/polynet-cni/polynet/internal/buildinfo"
 	"github.com/polynet-cni/polynet/internal/config"
-	"github.com/polynet-cni/polynet/internal/daemon"
 	"github.com/polynet-cni/polynet/internal/logging"
+	"github.com/polynet-cni/polynet/internal/mode/daemon"
 	"github.com/polynet-cni/polynet/internal/plugin"
 )
 

@@ -7,8 +7,8 @@ import (
 	"os"
 
 	"github.com/polynet-cni/polynet/internal/buildinfo"
+	"github.com/polynet-cni/polynet/internal/mode/shim"
 	"github.com/polynet-cni/polynet/internal/plugin"
-	"github.com/polynet-cni/polynet/internal/shim"
 )
 
 func main() {

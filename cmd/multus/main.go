@@ -8,8 +8,8 @@ import (
 	"runtime"
 
 	"github.com/polynet-cni/polynet/internal/buildinfo"
+	"github.com/polynet-cni/polynet/internal/mode/thin"
 	"github.com/polynet-cni/polynet/internal/plugin"
-	"github.com/polynet-cni/polynet/internal/thin"
 )
 
 func main() {

@@ -13,24 +13,24 @@ import (
 	"syscall"
 
 	"github.com/polynet-cni/polynet/internal/buildinfo"
-	"github.com/polynet-cni/polynet/internal/thininstall"
+	"github.com/polynet-cni/polynet/internal/setup/thinentry"
 )
 
 func main() {
 	if buildinfo.PrintVersionFlag(os.Args, "thin_entrypoint", os.Stdout) {
 		return
 	}
-	o, err := thininstall.Parse(os.Args[1:], os.Stdout)
-	if errors.Is(err, thininstall.ErrHelp) {
+	o, err := thinentry.Parse(os.Args[1:], os.Stdout)
+	if errors.Is(err, thinentry.ErrHelp) {
 		return
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "thin_entrypoint: %v\n", err)
 		os.Exit(2)
 	}
-	env := thininstall.Env{Getenv: os.Getenv, Log: slog.New(slog.NewTextHandler(os.Stderr, nil))}
+	env := thinentry.Env{Getenv: os.Getenv, Log: slog.New(slog.NewTextHandler(os.Stderr, nil))}
 	if o.Probe {
-		if err := thininstall.Probe(o, env); err != nil {
+		if err := thinentry.Probe(o, env); err != nil {
 			fmt.Fprintf(os.Stderr, "thin_entrypoint probe: %v\n", err)
 			os.Exit(1)
 		}
@@ -47,7 +47,7 @@ func main() {
 		<-again
 		os.Exit(1)
 	}()
-	if err := thininstall.Run(ctx, o, env); err != nil {
+	if err := thinentry.Run(ctx, o, env); err != nil {
 		env.Log.Error("thin_entrypoint failed", "error", err)
 		os.Exit(1)
 	}

@@ -11,13 +11,13 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 
-	"github.com/polynet-cni/polynet/internal/attach"
+	"github.com/polynet-cni/polynet/internal/adapter/deviceinfo"
+	"github.com/polynet-cni/polynet/internal/adapter/store"
 	"github.com/polynet-cni/polynet/internal/config"
-	"github.com/polynet-cni/polynet/internal/devinfo"
-	"github.com/polynet-cni/polynet/internal/kubeobj"
+	"github.com/polynet-cni/polynet/internal/engine/attach"
 	"github.com/polynet-cni/polynet/internal/netstatus"
+	"github.com/polynet-cni/polynet/internal/podnet"
 	"github.com/polynet-cni/polynet/internal/request"
-	"github.com/polynet-cni/polynet/internal/store"
 )
 
 // Add attaches every network of the pod, the cluster network first, and returns
@@ -81,7 +81,7 @@ func (e *Engine) Add(ctx context.Context, req *request.Request, conf *config.Plu
 
 // attachAll runs each attachment's ADD in order. The first failure stops the ADD
 // (R-7.2a) and rolls back every attachment made so far.
-func (e *Engine) attachAll(ctx context.Context, log *slog.Logger, sb store.Sandbox, req *request.Request, pod *kubeobj.Pod, planned []attach.Planned) ([]types.Result, error) {
+func (e *Engine) attachAll(ctx context.Context, log *slog.Logger, sb store.Sandbox, req *request.Request, pod *podnet.Pod, planned []attach.Planned) ([]types.Result, error) {
 	results := make([]types.Result, 0, len(planned))
 	for i, p := range planned {
 		res, err := e.addOne(ctx, sb, p)
@@ -103,7 +103,7 @@ func (e *Engine) attachAll(ctx context.Context, log *slog.Logger, sb store.Sandb
 // device-info file when it has a device (D-4.2.1).
 func (e *Engine) addOne(ctx context.Context, sb store.Sandbox, p attach.Planned) (types.Result, error) {
 	if p.DeviceInfoSource != "" && p.DeviceInfoFile != "" {
-		if err := devinfo.Copy(p.DeviceInfoSource, p.DeviceInfoFile); err != nil {
+		if err := deviceinfo.Copy(p.DeviceInfoSource, p.DeviceInfoFile); err != nil {
 			return nil, err
 		}
 	}
@@ -113,7 +113,7 @@ func (e *Engine) addOne(ctx context.Context, sb store.Sandbox, p attach.Planned)
 // rollback tears down the attachments made, in reverse, the failed one included
 // (its plugins may have allocated before failing), removes the record only if that
 // succeeded, reports the failure on the pod, and returns it.
-func (e *Engine) rollback(ctx context.Context, log *slog.Logger, sb store.Sandbox, pod *kubeobj.Pod, made []attach.Planned, aerr *AttachError) error {
+func (e *Engine) rollback(ctx context.Context, log *slog.Logger, sb store.Sandbox, pod *podnet.Pod, made []attach.Planned, aerr *AttachError) error {
 	atts := make([]store.Attachment, 0, len(made))
 	for _, q := range made {
 		atts = append(atts, q.Attachment)
@@ -130,7 +130,7 @@ func (e *Engine) rollback(ctx context.Context, log *slog.Logger, sb store.Sandbo
 
 // resolveFailed reports a resolution failure on the pod, with upstream's reason
 // when a network does not exist.
-func (e *Engine) resolveFailed(ctx context.Context, log *slog.Logger, pod *kubeobj.Pod, err error) {
+func (e *Engine) resolveFailed(ctx context.Context, log *slog.Logger, pod *podnet.Pod, err error) {
 	reason := ReasonAttachFailed
 	var nf *attach.NetworkNotFoundError
 	if errors.As(err, &nf) {
@@ -144,7 +144,7 @@ func (e *Engine) resolveFailed(ctx context.Context, log *slog.Logger, pod *kubeo
 // attachment, default true on the cluster network only. A failed
 // write is logged and reported, not fatal: the pod's interfaces work, and upstream
 // tolerates it the same way since v4.2.0.
-func (e *Engine) reportStatus(ctx context.Context, log *slog.Logger, pod *kubeobj.Pod, planned []attach.Planned, results []types.Result, routes routeChange) {
+func (e *Engine) reportStatus(ctx context.Context, log *slog.Logger, pod *podnet.Pod, planned []attach.Planned, results []types.Result, routes routeChange) {
 	if e.Kube == nil || pod == nil {
 		return
 	}
@@ -159,7 +159,7 @@ func (e *Engine) reportStatus(ctx context.Context, log *slog.Logger, pod *kubeob
 			entry = netstatus.Entry{Name: p.Network, Interface: p.IfName, Default: p.Default}
 		}
 		// D-6.1.1: the device information the chain left in the attachment's file.
-		if entry.DeviceInfo, err = devinfo.Read(p.DeviceInfoFile); err != nil {
+		if entry.DeviceInfo, err = deviceinfo.Read(p.DeviceInfoFile); err != nil {
 			log.Error("reading device-info", "network", p.Network, "error", err)
 		}
 		entries = append(entries, routes.adjust(i, entry))

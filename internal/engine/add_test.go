@@ -14,12 +14,12 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/polynet-cni/polynet/internal/attach"
-	"github.com/polynet-cni/polynet/internal/kubeobj"
+	"github.com/polynet-cni/polynet/internal/adapter/store"
+	"github.com/polynet-cni/polynet/internal/engine/attach"
 	"github.com/polynet-cni/polynet/internal/netstatus"
+	"github.com/polynet-cni/polynet/internal/podnet"
 	"github.com/polynet-cni/polynet/internal/request"
 	"github.com/polynet-cni/polynet/internal/selection"
-	"github.com/polynet-cni/polynet/internal/store"
 )
 
 // standardOps are the delegate ADDs of the standard pod, in order.
@@ -95,7 +95,7 @@ func TestAddRunsDelegatesInOrder(t *testing.T) {
 	}
 	wantHead := store.Record{
 		Version: store.FormatVersion, ContainerID: "c1", IfName: "eth0", NetNS: testNetNS,
-		Pod:        kubeobj.PodRef{Namespace: "ns1", Name: "pod-1", UID: "uid-1"},
+		Pod:        podnet.PodRef{Namespace: "ns1", Name: "pod-1", UID: "uid-1"},
 		CNIVersion: "1.0.0", Created: testNow,
 	}
 	gotHead := *rec
@@ -276,7 +276,7 @@ func TestAddNetworkStatus(t *testing.T) {
 	if _, err := e.Add(t.Context(), newRequest(t, request.Add, podArgs), conf); err != nil {
 		t.Fatalf("Add: %v", err)
 	}
-	podRef := kubeobj.PodRef{Namespace: "ns1", Name: "pod-1", UID: "uid-1"}
+	podRef := podnet.PodRef{Namespace: "ns1", Name: "pod-1", UID: "uid-1"}
 	if len(kube.patches) != 1 {
 		t.Fatalf("%d network-status patches, want 1: %v", len(kube.patches), kube.patches)
 	}
@@ -358,7 +358,7 @@ func TestAddPod(t *testing.T) {
 	tests := []struct {
 		name      string
 		args      string
-		pod       *kubeobj.Pod
+		pod       *podnet.Pod
 		podErr    error
 		wantOps   []string
 		wantErr   func(error) bool
@@ -367,7 +367,7 @@ func TestAddPod(t *testing.T) {
 	}{
 		{
 			name: "UID mismatch fails",
-			pod:  &kubeobj.Pod{Namespace: "ns1", Name: "pod-1", UID: "recreated-uid"},
+			pod:  &podnet.Pod{Namespace: "ns1", Name: "pod-1", UID: "recreated-uid"},
 			wantErr: func(err error) bool {
 				var e *PodUIDMismatchError
 				return errors.As(err, &e) && e.APIUID == "recreated-uid" && e.Sandbox == "uid-1"
@@ -375,21 +375,21 @@ func TestAddPod(t *testing.T) {
 		},
 		{
 			name: "a config.source of api is not a static pod",
-			pod: &kubeobj.Pod{Namespace: "ns1", Name: "pod-1", UID: "recreated-uid",
-				Annotations: map[string]string{kubeobj.ConfigSourceAnnotation: "api"}},
+			pod: &podnet.Pod{Namespace: "ns1", Name: "pod-1", UID: "recreated-uid",
+				Annotations: map[string]string{podnet.ConfigSourceAnnotation: "api"}},
 			wantErr: func(err error) bool { var e *PodUIDMismatchError; return errors.As(err, &e) },
 		},
 		{
 			name: "a static pod's mirror UID is accepted",
-			pod: &kubeobj.Pod{Namespace: "ns1", Name: "pod-1", UID: "mirror-uid",
-				Annotations: map[string]string{kubeobj.ConfigSourceAnnotation: "file"}},
+			pod: &podnet.Pod{Namespace: "ns1", Name: "pod-1", UID: "mirror-uid",
+				Annotations: map[string]string{podnet.ConfigSourceAnnotation: "file"}},
 			wantOps: []string{"ADD cbr0 eth0"},
 			wantUID: "uid-1",
 		},
 		{
 			name:    "without K8S_POD_UID there is nothing to compare, and the API's UID is used",
 			args:    "K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=pod-1",
-			pod:     &kubeobj.Pod{Namespace: "ns1", Name: "pod-1", UID: "api-uid"},
+			pod:     &podnet.Pod{Namespace: "ns1", Name: "pod-1", UID: "api-uid"},
 			wantOps: []string{"ADD cbr0 eth0"},
 			wantUID: "api-uid",
 		},

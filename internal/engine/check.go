@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/polynet-cni/polynet/internal/adapter/store"
 	"github.com/polynet-cni/polynet/internal/config"
 	"github.com/polynet-cni/polynet/internal/request"
-	"github.com/polynet-cni/polynet/internal/store"
 )
 
 // Check runs CHECK on every attachment of the sandbox, from its record: upstream

@@ -9,9 +9,9 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/polynet-cni/polynet/internal/adapter/store"
 	"github.com/polynet-cni/polynet/internal/cnicode"
 	"github.com/polynet-cni/polynet/internal/request"
-	"github.com/polynet-cni/polynet/internal/store"
 )
 
 // checkRequest builds a CHECK request for container c1 with the sandbox's netns,

@@ -9,11 +9,11 @@ import (
 	"os"
 	"slices"
 
-	"github.com/polynet-cni/polynet/internal/attach"
+	"github.com/polynet-cni/polynet/internal/adapter/deviceinfo"
+	"github.com/polynet-cni/polynet/internal/adapter/store"
 	"github.com/polynet-cni/polynet/internal/config"
-	"github.com/polynet-cni/polynet/internal/devinfo"
+	"github.com/polynet-cni/polynet/internal/engine/attach"
 	"github.com/polynet-cni/polynet/internal/request"
-	"github.com/polynet-cni/polynet/internal/store"
 )
 
 // Del tears down every attachment of the sandbox, in reverse, from its record, so
@@ -49,7 +49,7 @@ func (e *Engine) detach(ctx context.Context, log *slog.Logger, sb store.Sandbox,
 		err := e.Delegates.Del(ctx, sb, a)
 		if err == nil {
 			// D-4.2.1: the attachment's device-info file goes with it.
-			err = devinfo.Remove(a.DeviceInfoFile)
+			err = deviceinfo.Remove(a.DeviceInfoFile)
 		}
 		if err != nil {
 			log.Error("detach failed", "network", a.Network, "interface", a.IfName, "error", err)

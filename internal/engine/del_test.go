@@ -12,10 +12,10 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/polynet-cni/polynet/internal/adapter/store"
 	"github.com/polynet-cni/polynet/internal/config"
-	"github.com/polynet-cni/polynet/internal/kubeobj"
+	"github.com/polynet-cni/polynet/internal/podnet"
 	"github.com/polynet-cni/polynet/internal/request"
-	"github.com/polynet-cni/polynet/internal/store"
 )
 
 // reverseDels are the delegate DELs of the standard pod, in the order DEL runs
@@ -41,7 +41,7 @@ func TestDelFromRecord(t *testing.T) {
 	}
 
 	// The pod, its NADs and the API all go away; DEL still knows everything.
-	kube.pods, kube.nads = map[string]*kubeobj.Pod{}, map[string]*kubeobj.NAD{}
+	kube.pods, kube.nads = map[string]*podnet.Pod{}, map[string]*podnet.NAD{}
 	kube.podErr = errors.New("API server unreachable")
 	del.calls, del.dels = nil, nil
 	if err := e.Del(t.Context(), newRequest(t, request.Del, podArgs), conf); err != nil {

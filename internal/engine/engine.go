@@ -4,7 +4,7 @@
 // points run it: the thin plugin in-process, the daemon for the shim.
 //
 // It reaches the outside only through the interfaces declared here; adapters
-// (package kube for the API server, package delegate for libcni) implement them.
+// (package apiclient or apicache for the API server, package delegate for libcni) implement them.
 // It imports no client-go, no net/http, no netlink and no libcni.
 package engine
 
@@ -16,22 +16,22 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 
-	"github.com/polynet-cni/polynet/internal/attach"
-	"github.com/polynet-cni/polynet/internal/kubeobj"
-	"github.com/polynet-cni/polynet/internal/store"
+	"github.com/polynet-cni/polynet/internal/adapter/store"
+	"github.com/polynet-cni/polynet/internal/engine/attach"
+	"github.com/polynet-cni/polynet/internal/podnet"
 )
 
 // Kubernetes is the engine's view of the API server.
 type Kubernetes interface {
 	attach.NADGetter
-	// Pod reads a pod; a missing one is a *kubeobj.NotFoundError.
-	Pod(ctx context.Context, namespace, name string) (*kubeobj.Pod, error)
+	// Pod reads a pod; a missing one is a *podnet.NotFoundError.
+	Pod(ctx context.Context, namespace, name string) (*podnet.Pod, error)
 	// PatchNetworkStatus sets the pod's network-status annotation through the
 	// status subresource, with a patch that touches nothing else and only applies
 	// to the pod with ref's UID.
-	PatchNetworkStatus(ctx context.Context, ref kubeobj.PodRef, value string) error
+	PatchNetworkStatus(ctx context.Context, ref podnet.PodRef, value string) error
 	// Event records an event on the pod.
-	Event(ctx context.Context, ref kubeobj.PodRef, eventType, reason, message string) error
+	Event(ctx context.Context, ref podnet.PodRef, eventType, reason, message string) error
 	// Ready checks that the API server answers and accepts our credentials.
 	Ready(ctx context.Context) error
 }
@@ -111,7 +111,7 @@ func (e *Engine) now() time.Time {
 
 // event records an event when a pod and a client exist; a failure is logged, not
 // returned: an event is never worth failing a pod's networking for.
-func (e *Engine) event(ctx context.Context, log *slog.Logger, pod *kubeobj.Pod, eventType, reason, message string) {
+func (e *Engine) event(ctx context.Context, log *slog.Logger, pod *podnet.Pod, eventType, reason, message string) {
 	if e.Kube == nil || pod == nil {
 		return
 	}

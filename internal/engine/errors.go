@@ -4,13 +4,13 @@ import (
 	"fmt"
 
 	"github.com/polynet-cni/polynet/internal/cnicode"
-	"github.com/polynet-cni/polynet/internal/kubeobj"
+	"github.com/polynet-cni/polynet/internal/podnet"
 )
 
 // PodUIDMismatchError says the sandbox belongs to another incarnation of the pod:
 // the runtime's K8S_POD_UID differs from the API's pod of that name.
 type PodUIDMismatchError struct {
-	Pod     kubeobj.PodRef
+	Pod     podnet.PodRef
 	APIUID  string
 	Sandbox string
 }
@@ -38,7 +38,7 @@ func (e *NotReadyError) CNICode() uint { return cnicode.TryAgainLater }
 
 // SelectionError is an invalid networks annotation under strictNetworkSelection.
 type SelectionError struct {
-	Pod kubeobj.PodRef
+	Pod podnet.PodRef
 	Err error
 }
 
@@ -52,7 +52,7 @@ func (e *SelectionError) CNICode() uint { return cnicode.InvalidSelection }
 // and the network and keeps the delegate's error, with its CNI code, as its cause
 // (R-7.2a).
 type AttachError struct {
-	Pod     kubeobj.PodRef
+	Pod     podnet.PodRef
 	Network string
 	IfName  string
 	// Op is what failed: "attaching" (the default) or "checking".

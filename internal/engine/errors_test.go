@@ -9,14 +9,14 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/polynet-cni/polynet/internal/cnicode"
-	"github.com/polynet-cni/polynet/internal/kubeobj"
+	"github.com/polynet-cni/polynet/internal/podnet"
 )
 
 // TestErrors proves that the engine's errors carry their CNI code through
 // wrapping, name what the operator needs (pod, network, UID, path), and keep a
 // delegate's *types.Error reachable so its code is what the runtime sees.
 func TestErrors(t *testing.T) {
-	pod := kubeobj.PodRef{Namespace: "ns1", Name: "pod-1", UID: "uid-1"}
+	pod := podnet.PodRef{Namespace: "ns1", Name: "pod-1", UID: "uid-1"}
 	delegateErr := &types.Error{Code: types.ErrTryAgainLater, Msg: "busy"}
 	tests := []struct {
 		name     string

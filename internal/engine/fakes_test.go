@@ -12,32 +12,32 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 
+	"github.com/polynet-cni/polynet/internal/adapter/store"
 	"github.com/polynet-cni/polynet/internal/config"
-	"github.com/polynet-cni/polynet/internal/kubeobj"
+	"github.com/polynet-cni/polynet/internal/podnet"
 	"github.com/polynet-cni/polynet/internal/request"
-	"github.com/polynet-cni/polynet/internal/store"
 )
 
 // patchCall is one PatchNetworkStatus call.
 type patchCall struct {
-	Ref   kubeobj.PodRef
+	Ref   podnet.PodRef
 	Value string
 }
 
 // eventCall is one recorded event.
 type eventCall struct {
-	Ref     kubeobj.PodRef
+	Ref     podnet.PodRef
 	Type    string
 	Reason  string
 	Message string
 }
 
 // fakeKube is an in-memory Kubernetes: pods and NADs keyed "namespace/name",
-// missing ones are *kubeobj.NotFoundError; it records patches and events and
+// missing ones are *podnet.NotFoundError; it records patches and events and
 // fails the calls it is told to.
 type fakeKube struct {
-	pods     map[string]*kubeobj.Pod
-	nads     map[string]*kubeobj.NAD
+	pods     map[string]*podnet.Pod
+	nads     map[string]*podnet.NAD
 	podErr   error
 	patchErr error
 	eventErr error
@@ -49,23 +49,23 @@ type fakeKube struct {
 }
 
 func newFakeKube() *fakeKube {
-	return &fakeKube{pods: map[string]*kubeobj.Pod{}, nads: map[string]*kubeobj.NAD{}}
+	return &fakeKube{pods: map[string]*podnet.Pod{}, nads: map[string]*podnet.NAD{}}
 }
 
-func (k *fakeKube) addPod(p *kubeobj.Pod) { k.pods[p.Namespace+"/"+p.Name] = p }
+func (k *fakeKube) addPod(p *podnet.Pod) { k.pods[p.Namespace+"/"+p.Name] = p }
 
 func (k *fakeKube) addNAD(namespace, name, config string) {
-	k.nads[namespace+"/"+name] = &kubeobj.NAD{Namespace: namespace, Name: name, Config: config}
+	k.nads[namespace+"/"+name] = &podnet.NAD{Namespace: namespace, Name: name, Config: config}
 }
 
-func (k *fakeKube) NAD(_ context.Context, namespace, name string) (*kubeobj.NAD, error) {
+func (k *fakeKube) NAD(_ context.Context, namespace, name string) (*podnet.NAD, error) {
 	if n, ok := k.nads[namespace+"/"+name]; ok {
 		return n, nil
 	}
-	return nil, &kubeobj.NotFoundError{Kind: "NetworkAttachmentDefinition", Namespace: namespace, Name: name}
+	return nil, &podnet.NotFoundError{Kind: "NetworkAttachmentDefinition", Namespace: namespace, Name: name}
 }
 
-func (k *fakeKube) Pod(_ context.Context, namespace, name string) (*kubeobj.Pod, error) {
+func (k *fakeKube) Pod(_ context.Context, namespace, name string) (*podnet.Pod, error) {
 	k.podReads++
 	if k.podErr != nil {
 		return nil, k.podErr
@@ -73,15 +73,15 @@ func (k *fakeKube) Pod(_ context.Context, namespace, name string) (*kubeobj.Pod,
 	if p, ok := k.pods[namespace+"/"+name]; ok {
 		return p, nil
 	}
-	return nil, &kubeobj.NotFoundError{Kind: "Pod", Namespace: namespace, Name: name}
+	return nil, &podnet.NotFoundError{Kind: "Pod", Namespace: namespace, Name: name}
 }
 
-func (k *fakeKube) PatchNetworkStatus(_ context.Context, ref kubeobj.PodRef, value string) error {
+func (k *fakeKube) PatchNetworkStatus(_ context.Context, ref podnet.PodRef, value string) error {
 	k.patches = append(k.patches, patchCall{Ref: ref, Value: value})
 	return k.patchErr
 }
 
-func (k *fakeKube) Event(_ context.Context, ref kubeobj.PodRef, eventType, reason, message string) error {
+func (k *fakeKube) Event(_ context.Context, ref podnet.PodRef, eventType, reason, message string) error {
 	k.events = append(k.events, eventCall{Ref: ref, Type: eventType, Reason: reason, Message: message})
 	return k.eventErr
 }
@@ -251,8 +251,8 @@ func newRequest(t *testing.T, command, cniArgs string) *request.Request {
 }
 
 // testPod is the pod podArgs name, selecting the given networks annotation.
-func testPod(networks string) *kubeobj.Pod {
-	p := &kubeobj.Pod{Namespace: "ns1", Name: "pod-1", UID: "uid-1", Annotations: map[string]string{}}
+func testPod(networks string) *podnet.Pod {
+	p := &podnet.Pod{Namespace: "ns1", Name: "pod-1", UID: "uid-1", Annotations: map[string]string{}}
 	if networks != "" {
 		p.Annotations["k8s.v1.cni.cncf.io/networks"] = networks
 	}
@@ -339,7 +339,7 @@ type fakeDevices struct {
 	calls int
 }
 
-func (f *fakeDevices) DeviceIDs(context.Context, kubeobj.PodRef) (map[string][]string, error) {
+func (f *fakeDevices) DeviceIDs(context.Context, podnet.PodRef) (map[string][]string, error) {
 	f.calls++
 	return f.ids, nil
 }

@@ -10,10 +10,10 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 
-	"github.com/polynet-cni/polynet/internal/attach"
+	"github.com/polynet-cni/polynet/internal/adapter/store"
 	"github.com/polynet-cni/polynet/internal/config"
+	"github.com/polynet-cni/polynet/internal/engine/attach"
 	"github.com/polynet-cni/polynet/internal/request"
-	"github.com/polynet-cni/polynet/internal/store"
 )
 
 // GC honours the runtime's list of valid attachments (CNI 1.1,

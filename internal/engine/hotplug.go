@@ -9,11 +9,11 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 
-	"github.com/polynet-cni/polynet/internal/attach"
+	"github.com/polynet-cni/polynet/internal/adapter/store"
 	"github.com/polynet-cni/polynet/internal/config"
+	"github.com/polynet-cni/polynet/internal/engine/attach"
 	"github.com/polynet-cni/polynet/internal/request"
 	"github.com/polynet-cni/polynet/internal/selection"
-	"github.com/polynet-cni/polynet/internal/store"
 )
 
 // DelegateAdd attaches one more network to a running pod, for a hot-plug

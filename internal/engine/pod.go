@@ -8,9 +8,9 @@ import (
 	"os"
 	"time"
 
-	"github.com/polynet-cni/polynet/internal/attach"
 	"github.com/polynet-cni/polynet/internal/config"
-	"github.com/polynet-cni/polynet/internal/kubeobj"
+	"github.com/polynet-cni/polynet/internal/engine/attach"
+	"github.com/polynet-cni/polynet/internal/podnet"
 	"github.com/polynet-cni/polynet/internal/request"
 	"github.com/polynet-cni/polynet/internal/selection"
 )
@@ -19,12 +19,12 @@ import (
 // no Kubernetes client, no pod in CNI_ARGS, or no such pod. A pod whose UID is not
 // the sandbox's is refused, except a static pod, whose API object is a mirror with
 // a UID of its own.
-func (e *Engine) lookupPod(ctx context.Context, req *request.Request) (*kubeobj.Pod, error) {
+func (e *Engine) lookupPod(ctx context.Context, req *request.Request) (*podnet.Pod, error) {
 	if e.Kube == nil || !req.HasPod() {
 		return nil, nil
 	}
 	pod, err := e.Kube.Pod(ctx, req.Pod.Namespace, req.Pod.Name)
-	var nf *kubeobj.NotFoundError
+	var nf *podnet.NotFoundError
 	if errors.As(err, &nf) {
 		return nil, nil
 	}
@@ -40,7 +40,7 @@ func (e *Engine) lookupPod(ctx context.Context, req *request.Request) (*kubeobj.
 // input gathers what attach.Resolve needs, parsing the pod's annotations. An
 // ignored invalid annotation is reported on the pod when report is set (ADD), not
 // during a DEL's reconstruction.
-func (e *Engine) input(ctx context.Context, log *slog.Logger, req *request.Request, conf *config.PluginConf, pod *kubeobj.Pod, report bool) (attach.Input, error) {
+func (e *Engine) input(ctx context.Context, log *slog.Logger, req *request.Request, conf *config.PluginConf, pod *podnet.Pod, report bool) (attach.Input, error) {
 	in := attach.Input{Conf: conf, Req: req, Pod: pod, Devices: e.Devices}
 	if e.Kube != nil {
 		in.NADs = e.Kube

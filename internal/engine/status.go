@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/polynet-cni/polynet/internal/attach"
 	"github.com/polynet-cni/polynet/internal/config"
+	"github.com/polynet-cni/polynet/internal/engine/attach"
 	"github.com/polynet-cni/polynet/internal/request"
 )
 

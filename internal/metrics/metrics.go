@@ -69,6 +69,9 @@ func (m *Metrics) ObserveRequest(endpoint, command, result string, d time.Durati
 	m.Latency.WithLabelValues(command).Observe(d.Seconds())
 }
 
+// AddInFlight moves the gauge of requests being processed.
+func (m *Metrics) AddInFlight(delta float64) { m.InFlight.Add(delta) }
+
 // CountingTransport counts the requests a Kubernetes client makes.
 func (m *Metrics) CountingTransport(rt http.RoundTripper) http.RoundTripper {
 	return roundTripper(func(req *http.Request) (*http.Response, error) {

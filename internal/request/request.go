@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/polynet-cni/polynet/internal/cnicode"
-	"github.com/polynet-cni/polynet/internal/kubeobj"
+	"github.com/polynet-cni/polynet/internal/podnet"
 )
 
 // CNI commands.
@@ -35,7 +35,7 @@ type Request struct {
 	// Args are all CNI_ARGS pairs, in order.
 	Args Args
 	// Pod is named by K8S_POD_NAMESPACE, K8S_POD_NAME and K8S_POD_UID.
-	Pod kubeobj.PodRef
+	Pod podnet.PodRef
 	// InfraContainerID is K8S_POD_INFRA_CONTAINER_ID.
 	InfraContainerID string
 	// Config is the stdin configuration, exactly as received.

@@ -6,7 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/polynet-cni/polynet/internal/kubeobj"
+	"github.com/polynet-cni/polynet/internal/podnet"
 )
 
 func TestFromEnv(t *testing.T) {
@@ -36,7 +36,7 @@ func TestFromEnv(t *testing.T) {
 		Path: []string{"/opt/cni/bin", "/usr/lib/cni"},
 		Args: Args{{"IgnoreUnknown", "1"}, {"K8S_POD_NAMESPACE", "ns1"}, {"K8S_POD_NAME", "pod-1"},
 			{"K8S_POD_INFRA_CONTAINER_ID", "abc123"}, {"K8S_POD_UID", "u-1"}, {"X", "a=b"}},
-		Pod:              kubeobj.PodRef{Namespace: "ns1", Name: "pod-1", UID: "u-1"},
+		Pod:              podnet.PodRef{Namespace: "ns1", Name: "pod-1", UID: "u-1"},
 		InfraContainerID: "abc123",
 		Config:           []byte("{}"),
 	}

@@ -14,7 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/polynet-cni/polynet/internal/config"
-	"github.com/polynet-cni/polynet/internal/thininstall"
+	"github.com/polynet-cni/polynet/internal/setup/thinentry"
 	"github.com/polynet-cni/polynet/test/testbed"
 )
 
@@ -24,32 +24,32 @@ import (
 var chartThinFlags = []struct {
 	key   string
 	other any
-	get   func(*thininstall.Options) any
+	get   func(*thinentry.Options) any
 }{
-	{"cniBinDir", "/host/opt/cni/bin2", func(o *thininstall.Options) any { return o.CNIBinDir }},
-	{"cniConfDir", "/host/etc/cni/net2.d", func(o *thininstall.Options) any { return o.CNIConfDir }},
-	{"cniVersion", "1.0.0", func(o *thininstall.Options) any { return o.CNIVersion }},
-	{"multusConfFile", "/tmp/multus-conf/70-multus.conf", func(o *thininstall.Options) any { return o.MultusConfFile }},
-	{"multusBinFile", "/usr/src/multus-cni/bin/multus2", func(o *thininstall.Options) any { return o.MultusBinFile }},
-	{"multusCniConfDir", "/host/etc/cni/multus/net2.d", func(o *thininstall.Options) any { return o.MultusCNIConfDir }},
-	{"skipMultusBinaryCopy", true, func(o *thininstall.Options) any { return o.SkipBinaryCopy }},
-	{"multusKubeconfigFileHost", "/etc/cni/net.d/multus.d/other.kubeconfig", func(o *thininstall.Options) any { return o.KubeconfigHost }},
-	{"multusMasterCniFileName", "10-flannel.conflist", func(o *thininstall.Options) any { return o.MasterCNIFileName }},
-	{"namespaceIsolation", true, func(o *thininstall.Options) any { return o.NamespaceIsolation }},
-	{"globalNamespaces", "default,shared", func(o *thininstall.Options) any { return o.GlobalNamespaces }},
-	{"multusAutoconfigDir", "/host/etc/cni/net3.d", func(o *thininstall.Options) any { return o.AutoconfigDir }},
-	{"multusLogToStderr", false, func(o *thininstall.Options) any { return o.LogToStderr }},
-	{"multusLogLevel", "debug", func(o *thininstall.Options) any { return o.LogLevel }},
-	{"multusLogFile", "/var/log/multus.log", func(o *thininstall.Options) any { return o.LogFile }},
-	{"overrideNetworkName", true, func(o *thininstall.Options) any { return o.OverrideNetworkName }},
-	{"cleanupConfigOnExit", true, func(o *thininstall.Options) any { return o.CleanupConfigOnExit }},
-	{"skipConfigWatch", true, func(o *thininstall.Options) any { return o.SkipConfigWatch }},
-	{"renameConfFile", true, func(o *thininstall.Options) any { return o.RenameConfFile }},
-	{"readinessIndicatorFile", "/run/flannel/subnet.env", func(o *thininstall.Options) any { return o.ReadinessIndicator }},
-	{"additionalBinDir", "/opt/multus/bin", func(o *thininstall.Options) any { return o.AdditionalBinDir }},
-	{"skipTlsVerify", true, func(o *thininstall.Options) any { return o.SkipTLSVerify }},
-	{"forceCniVersion", true, func(o *thininstall.Options) any { return o.ForceCNIVersion }},
-	{"serviceAccountDir", "/var/run/secrets/polynet", func(o *thininstall.Options) any { return o.ServiceAccountDir }},
+	{"cniBinDir", "/host/opt/cni/bin2", func(o *thinentry.Options) any { return o.CNIBinDir }},
+	{"cniConfDir", "/host/etc/cni/net2.d", func(o *thinentry.Options) any { return o.CNIConfDir }},
+	{"cniVersion", "1.0.0", func(o *thinentry.Options) any { return o.CNIVersion }},
+	{"multusConfFile", "/tmp/multus-conf/70-multus.conf", func(o *thinentry.Options) any { return o.MultusConfFile }},
+	{"multusBinFile", "/usr/src/multus-cni/bin/multus2", func(o *thinentry.Options) any { return o.MultusBinFile }},
+	{"multusCniConfDir", "/host/etc/cni/multus/net2.d", func(o *thinentry.Options) any { return o.MultusCNIConfDir }},
+	{"skipMultusBinaryCopy", true, func(o *thinentry.Options) any { return o.SkipBinaryCopy }},
+	{"multusKubeconfigFileHost", "/etc/cni/net.d/multus.d/other.kubeconfig", func(o *thinentry.Options) any { return o.KubeconfigHost }},
+	{"multusMasterCniFileName", "10-flannel.conflist", func(o *thinentry.Options) any { return o.MasterCNIFileName }},
+	{"namespaceIsolation", true, func(o *thinentry.Options) any { return o.NamespaceIsolation }},
+	{"globalNamespaces", "default,shared", func(o *thinentry.Options) any { return o.GlobalNamespaces }},
+	{"multusAutoconfigDir", "/host/etc/cni/net3.d", func(o *thinentry.Options) any { return o.AutoconfigDir }},
+	{"multusLogToStderr", false, func(o *thinentry.Options) any { return o.LogToStderr }},
+	{"multusLogLevel", "debug", func(o *thinentry.Options) any { return o.LogLevel }},
+	{"multusLogFile", "/var/log/multus.log", func(o *thinentry.Options) any { return o.LogFile }},
+	{"overrideNetworkName", true, func(o *thinentry.Options) any { return o.OverrideNetworkName }},
+	{"cleanupConfigOnExit", true, func(o *thinentry.Options) any { return o.CleanupConfigOnExit }},
+	{"skipConfigWatch", true, func(o *thinentry.Options) any { return o.SkipConfigWatch }},
+	{"renameConfFile", true, func(o *thinentry.Options) any { return o.RenameConfFile }},
+	{"readinessIndicatorFile", "/run/flannel/subnet.env", func(o *thinentry.Options) any { return o.ReadinessIndicator }},
+	{"additionalBinDir", "/opt/multus/bin", func(o *thinentry.Options) any { return o.AdditionalBinDir }},
+	{"skipTlsVerify", true, func(o *thinentry.Options) any { return o.SkipTLSVerify }},
+	{"forceCniVersion", true, func(o *thinentry.Options) any { return o.ForceCNIVersion }},
+	{"serviceAccountDir", "/var/run/secrets/polynet", func(o *thinentry.Options) any { return o.ServiceAccountDir }},
 }
 
 // TestChartThinFlags: values.yaml has a key for every flag of thin_entrypoint,
@@ -58,7 +58,7 @@ var chartThinFlags = []struct {
 // read the same configuration and kubeconfig as the container writes.
 func TestChartThinFlags(t *testing.T) {
 	testbed.Require(t)
-	defaults, err := thininstall.Parse(nil, io.Discard)
+	defaults, err := thinentry.Parse(nil, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/polynet-cni/polynet/internal/config"
-	"github.com/polynet-cni/polynet/internal/thininstall"
+	"github.com/polynet-cni/polynet/internal/setup/thinentry"
 	"github.com/polynet-cni/polynet/test/testbed"
 )
 
@@ -454,14 +454,14 @@ func chartConfigJSON(t *testing.T, cm map[string]any) map[string]any {
 // chartThinArgs returns thin_entrypoint's arguments and what its own parser
 // makes of them. The probes' commands must parse too, and read the
 // configuration and kubeconfig the container writes.
-func chartThinArgs(t *testing.T, objs chartObjects, ns string) ([]string, *thininstall.Options) {
+func chartThinArgs(t *testing.T, objs chartObjects, ns string) ([]string, *thinentry.Options) {
 	t.Helper()
 	c := chartDig(t, objs.get(t, "DaemonSet "+ns+"/kube-multus-ds"), "spec", "template", "spec", "containers", "name=kube-multus")
 	if diff := cmp.Diff([]string{"/thin_entrypoint"}, chartStrings(t, chartDig(t, c, "command"))); diff != "" {
 		t.Errorf("command (-want +got):\n%s", diff)
 	}
 	args := chartStrings(t, chartDig(t, c, "args"))
-	o, err := thininstall.Parse(args, io.Discard)
+	o, err := thinentry.Parse(args, io.Discard)
 	if err != nil {
 		t.Fatalf("thin_entrypoint refuses its arguments %q: %v", args, err)
 	}
@@ -471,12 +471,12 @@ func chartThinArgs(t *testing.T, objs chartObjects, ns string) ([]string, *thini
 			t.Errorf("%s: %q is not thin_entrypoint --probe", probe, cmd)
 			continue
 		}
-		p, err := thininstall.Parse(cmd[1:], io.Discard)
+		p, err := thinentry.Parse(cmd[1:], io.Discard)
 		if err != nil {
 			t.Errorf("%s: thin_entrypoint refuses %q: %v", probe, cmd, err)
 			continue
 		}
-		read := func(o *thininstall.Options) []any {
+		read := func(o *thinentry.Options) []any {
 			return []any{o.MultusConfFile, o.CNIConfDir, o.KubeconfigHost, o.SkipTLSVerify, o.ServiceAccountDir}
 		}
 		if diff := cmp.Diff(read(o), read(p)); diff != "" {

@@ -17,7 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/polynet-cni/polynet/internal/config"
-	"github.com/polynet-cni/polynet/internal/thininstall"
+	"github.com/polynet-cni/polynet/internal/setup/thinentry"
 	"github.com/polynet-cni/polynet/test/testbed"
 )
 
@@ -259,7 +259,7 @@ func TestThinManifestConsistent(t *testing.T) {
 	if !slices.Equal(c.Command, []string{"/thin_entrypoint"}) {
 		t.Errorf("command %v, want upstream's /thin_entrypoint", c.Command)
 	}
-	o, err := thininstall.Parse(c.Args, nil)
+	o, err := thinentry.Parse(c.Args, nil)
 	if err != nil {
 		t.Fatalf("args %v: %v", c.Args, err)
 	}
@@ -275,7 +275,7 @@ func TestThinManifestConsistent(t *testing.T) {
 	}
 	for _, probe := range []*corev1.Probe{c.ReadinessProbe, c.LivenessProbe} {
 		cmd := probe.Exec.Command
-		po, err := thininstall.Parse(cmd[1:], nil)
+		po, err := thinentry.Parse(cmd[1:], nil)
 		if err != nil || !po.Probe || cmd[0] != c.Command[0] {
 			t.Fatalf("probe %v: %v", cmd, err)
 		}

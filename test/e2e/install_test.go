@@ -21,7 +21,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	"github.com/polynet-cni/polynet/internal/kube"
+	"github.com/polynet-cni/polynet/internal/adapter/apiclient"
 	"github.com/polynet-cni/polynet/test/testbed"
 )
 
@@ -155,7 +155,7 @@ func TestThinEntrypointTokenRotation(t *testing.T) {
 	}
 	waitUntil(t, proc, "the first token to be revoked", func() bool { return unauthorized(e.ctx, e.cp, tok1) })
 	waitUntil(t, proc, "the kubeconfig to carry the new token", func() bool {
-		cfg, err := kube.LoadKubeconfig(kubeconfig)
+		cfg, err := apiclient.LoadKubeconfig(kubeconfig)
 		return err == nil && cfg.Token == tok2
 	})
 	_, sb2, _ := e.pod("pod-2", nil)

@@ -20,7 +20,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 
 	"github.com/polynet-cni/polynet/internal/cnicode"
-	"github.com/polynet-cni/polynet/internal/shimapi"
+	"github.com/polynet-cni/polynet/internal/mode/socketapi"
 	"github.com/polynet-cni/polynet/test/testbed"
 )
 
@@ -203,7 +203,7 @@ func TestThickGeneratedConfiguration(t *testing.T) {
 // TestThickSocketIsRootOnly: the socket's folder is 0700 and the socket 0600.
 func TestThickSocketIsRootOnly(t *testing.T) {
 	d := testbed.SharedDaemon(t)
-	for path, want := range map[string]os.FileMode{d.SocketDir: 0o700, shimapi.SocketPath(d.SocketDir): 0o600} {
+	for path, want := range map[string]os.FileMode{d.SocketDir: 0o700, socketapi.SocketPath(d.SocketDir): 0o600} {
 		info, err := os.Stat(path)
 		if err != nil {
 			t.Errorf("%s: %v", path, err)
@@ -261,13 +261,13 @@ func TestThickDelegateEndpoint(t *testing.T) {
 	conf := e.multusConf(v, nil)
 	pod, sb, _ := e.pod("pod-1", nil)
 	e.add(conf, sb)
-	client := shimapi.Client{Socket: shimapi.SocketPath(e.daemon.SocketDir), ConnectTimeout: time.Second, RequestTimeout: time.Minute}
+	client := socketapi.Client{Socket: socketapi.SocketPath(e.daemon.SocketDir), ConnectTimeout: time.Second, RequestTimeout: time.Minute}
 	hot := e.recorderConf(v, "hot", map[string]any{"capabilities": map[string]bool{"ips": true, "mac": true}})
 	args := map[string]any{"foo": "bar"}
 	env := testbed.CNIEnv("ADD", testbed.Sandbox{Pod: testbed.Pod{Namespace: e.namespace, Name: "pod-1", UID: string(pod.UID)},
 		ContainerID: sb.ContainerID, NetNS: sb.NetNS, IfName: "pod1234"}, e.bed.CNIPluginDir(), testbed.BinDir(t, "recorder"))
-	resp, err := client.Do(e.ctx, shimapi.PathDelegate, &shimapi.Request{Env: env, Config: []byte(hot),
-		InterfaceAttributes: &shimapi.InterfaceAttributes{IPRequest: []string{"10.9.8.7/24"}, MacRequest: "c2:00:00:00:00:42", CNIArgs: &args}})
+	resp, err := client.Do(e.ctx, socketapi.PathDelegate, &socketapi.Request{Env: env, Config: []byte(hot),
+		InterfaceAttributes: &socketapi.InterfaceAttributes{IPRequest: []string{"10.9.8.7/24"}, MacRequest: "c2:00:00:00:00:42", CNIArgs: &args}})
 	if err != nil || len(resp.Result) == 0 {
 		t.Fatalf("/delegate ADD: %v (%v)\n%s", resp, err, e.log())
 	}

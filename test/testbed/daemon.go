@@ -16,7 +16,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/polynet-cni/polynet/internal/shimapi"
+	"github.com/polynet-cni/polynet/internal/mode/socketapi"
 )
 
 // Daemon is a multus-daemon process started by a test, against a control plane,
@@ -162,9 +162,9 @@ func (d *Daemon) Start() error {
 		return err
 	}
 	d.Process = p
-	client := shimapi.Client{Socket: shimapi.SocketPath(d.SocketDir), ConnectTimeout: time.Second, RequestTimeout: 2 * time.Second}
+	client := socketapi.Client{Socket: socketapi.SocketPath(d.SocketDir), ConnectTimeout: time.Second, RequestTimeout: 2 * time.Second}
 	return p.waitFor(60*time.Second, func() error {
-		code, err := client.Get(context.Background(), shimapi.PathReadyz)
+		code, err := client.Get(context.Background(), socketapi.PathReadyz)
 		if err != nil {
 			return err
 		}

@@ -14,7 +14,7 @@ import (
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/types"
 
-	"github.com/polynet-cni/polynet/internal/delegate"
+	"github.com/polynet-cni/polynet/internal/adapter/delegate"
 )
 
 // Pod is the Kubernetes identity of a sandbox, as the kubelet passes it to the

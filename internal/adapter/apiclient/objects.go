@@ -1,0 +1,117 @@
+package apiclient
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/polynet-cni/polynet/internal/netstatus"
+	"github.com/polynet-cni/polynet/internal/podnet"
+)
+
+// objectMeta is the part of metadata we decode.
+type objectMeta struct {
+	Name        string            `json:"name"`
+	Namespace   string            `json:"namespace"`
+	UID         string            `json:"uid"`
+	Annotations map[string]string `json:"annotations"`
+}
+
+// Pod reads a pod.
+func (c *Client) Pod(ctx context.Context, namespace, name string) (*podnet.Pod, error) {
+	var obj struct {
+		Metadata objectMeta `json:"metadata"`
+	}
+	path := fmt.Sprintf("/api/v1/namespaces/%s/pods/%s", escape(namespace), escape(name))
+	if err := c.do(ctx, http.MethodGet, path, "", nil, &obj); err != nil {
+		return nil, notFound(err, "pod", namespace, name)
+	}
+	m := obj.Metadata
+	return &podnet.Pod{Namespace: m.Namespace, Name: m.Name, UID: m.UID, Annotations: m.Annotations}, nil
+}
+
+// NAD reads a NetworkAttachmentDefinition.
+func (c *Client) NAD(ctx context.Context, namespace, name string) (*podnet.NAD, error) {
+	var obj struct {
+		Metadata objectMeta `json:"metadata"`
+		Spec     struct {
+			Config string `json:"config"`
+		} `json:"spec"`
+	}
+	path := fmt.Sprintf("/apis/k8s.cni.cncf.io/v1/namespaces/%s/network-attachment-definitions/%s", escape(namespace), escape(name))
+	if err := c.do(ctx, http.MethodGet, path, "", nil, &obj); err != nil {
+		return nil, notFound(err, "NetworkAttachmentDefinition", namespace, name)
+	}
+	m := obj.Metadata
+	return &podnet.NAD{Namespace: m.Namespace, Name: m.Name, Config: obj.Spec.Config, Annotations: m.Annotations}, nil
+}
+
+func notFound(err error, kind, namespace, name string) error {
+	var apiErr *APIError
+	if errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound {
+		return &podnet.NotFoundError{Kind: kind, Namespace: namespace, Name: name}
+	}
+	return err
+}
+
+// PatchNetworkStatus sets the network-status annotation with a JSON merge patch on
+// the pods/status subresource. The patch names nothing but that annotation, so it
+// can never overwrite what other controllers keep in the pod's status (a full
+// UpdateStatus wipes resourceClaimStatuses: network-attachment-definition-client
+// #84), and it carries the pod's UID, which the API server checks, so a new pod
+// that took the name is never annotated with an old sandbox's networks. A merge
+// patch has no resourceVersion, so it cannot conflict; a 409 is retried anyway.
+func (c *Client) PatchNetworkStatus(ctx context.Context, ref podnet.PodRef, value string) error {
+	body, err := netstatus.MergePatch(ref.UID, value)
+	if err != nil {
+		return err
+	}
+	path := fmt.Sprintf("/api/v1/namespaces/%s/pods/%s/status", escape(ref.Namespace), escape(ref.Name))
+	for attempt := 0; ; attempt++ {
+		err = c.do(ctx, http.MethodPatch, path, "application/merge-patch+json", body, nil)
+		var apiErr *APIError
+		if err == nil || attempt == 4 || !errors.As(err, &apiErr) || apiErr.Status != http.StatusConflict {
+			return err
+		}
+	}
+}
+
+// Event records a core/v1 event on the pod.
+func (c *Client) Event(ctx context.Context, ref podnet.PodRef, eventType, reason, message string) error {
+	now := time.Now().UTC().Format(time.RFC3339)
+	ev := map[string]any{
+		"apiVersion": "v1",
+		"kind":       "Event",
+		"metadata":   map[string]any{"generateName": ref.Name + ".", "namespace": ref.Namespace},
+		"involvedObject": map[string]any{
+			"apiVersion": "v1", "kind": "Pod", "namespace": ref.Namespace, "name": ref.Name, "uid": ref.UID,
+		},
+		"type": eventType, "reason": reason, "message": truncate(message, 1024),
+		"source":         map[string]any{"component": c.Component, "host": c.Host},
+		"firstTimestamp": now, "lastTimestamp": now, "count": 1,
+		"reportingComponent": c.Component, "reportingInstance": c.Host,
+	}
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	path := fmt.Sprintf("/api/v1/namespaces/%s/events", escape(ref.Namespace))
+	return c.do(ctx, http.MethodPost, path, "application/json", body, nil)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-3] + "..."
+}
+
+// Ready checks that the API server answers /readyz and accepts our credentials: an
+// invalid token is refused with 401 even there. One attempt, no retries: STATUS
+// answers for now.
+func (c *Client) Ready(ctx context.Context) error {
+	return c.once(ctx, http.MethodGet, "/readyz", "", nil, nil)
+}

@@ -1,0 +1,226 @@
+package deviceinfo
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// deviceInfo is a device-info map as a device plugin writes it (D-4.0), with
+// the whitespace of a hand-written file.
+const deviceInfo = `{
+  "type": "pci",
+  "version": "1.1.0",
+  "pci": { "pci-address": "0000:03:00.1" }
+}`
+
+// TestPathHelpers proves the file names of D-4.1 and D-4.2: the device plugin's
+// file is <dir>/dp/<resource>-<deviceID>-device.json with "/" in the resource
+// replaced by "-", and the attachment's file is
+// <dir>/cni/<namespace>-<network>-<containerID>_<ifname>, upstream's unique
+// name, with "/" in any part replaced so it stays one file of the folder.
+func TestPathHelpers(t *testing.T) {
+	tests := []struct {
+		name string
+		got  string
+		want string
+	}{
+		{
+			name: "D-4.1 device plugin file, slash in resource replaced",
+			got:  DevicePluginFile("/run/devinfo", "intel.com/sriov_netdevice", "0000:03:00.1"),
+			want: "/run/devinfo/dp/intel.com-sriov_netdevice-0000:03:00.1-device.json",
+		},
+		{
+			name: "D-4.1 device plugin file, every slash replaced",
+			got:  DevicePluginFile("/run/devinfo", "a/b/c", "7"),
+			want: "/run/devinfo/dp/a-b-c-7-device.json",
+		},
+		{
+			name: "D-4.2.1 attachment file of a NAD",
+			got:  AttachmentFile("/run/devinfo", "ns1", "sriov-net", "c1", "net1"),
+			want: "/run/devinfo/cni/ns1-sriov-net-c1_net1",
+		},
+		{
+			name: "D-4.2.1 attachment file without namespace, network with a slash",
+			got:  AttachmentFile("/run/devinfo", "", "kube-system/cluster", "c1", "eth0"),
+			want: "/run/devinfo/cni/-kube-system-cluster-c1_eth0",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.got != tt.want {
+				t.Errorf("path = %q, want %q", tt.got, tt.want)
+			}
+		})
+	}
+}
+
+// TestCopy proves D-4.2.1: Copy creates the attachment file's folder and copies
+// the device plugin's file byte for byte; a missing source is not an error (a
+// device plugin MAY write no file, D-4.1) and creates nothing; a source that is
+// not JSON (D-4.0) is an error and creates nothing.
+func TestCopy(t *testing.T) {
+	tests := []struct {
+		name    string
+		source  *string // nil: no source file
+		wantErr bool
+	}{
+		{name: "D-4.2.1 content copied, folder created", source: ptr(deviceInfo)},
+		{name: "D-4.1 missing source is not an error"},
+		{name: "D-4.0 non-JSON source is an error", source: ptr("not json {"), wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			src := DevicePluginFile(dir, "intel.com/sriov", "0000:03:00.1")
+			if tt.source != nil {
+				if err := os.MkdirAll(filepath.Dir(src), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(src, []byte(*tt.source), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			dst := AttachmentFile(dir, "ns1", "sriov", "c1", "net1")
+			err := Copy(src, dst)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("Copy error = %v, want error %v", err, tt.wantErr)
+			}
+			data, readErr := os.ReadFile(dst)
+			if tt.source == nil || tt.wantErr {
+				if !errors.Is(readErr, os.ErrNotExist) {
+					t.Errorf("attachment file after Copy: read error %v, content %q; want no file", readErr, data)
+				}
+				if entries, _ := os.ReadDir(filepath.Dir(dst)); len(entries) != 0 {
+					t.Errorf("attachment folder has %d entries, want none (no temp file left)", len(entries))
+				}
+				return
+			}
+			if readErr != nil {
+				t.Fatalf("reading the attachment file: %v", readErr)
+			}
+			if diff := cmp.Diff(*tt.source, string(data)); diff != "" {
+				t.Errorf("copied content (-want +got):\n%s", diff)
+			}
+			if _, err := os.Stat(dst + ".tmp"); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("temporary file left behind: %v", err)
+			}
+		})
+	}
+}
+
+// TestCopyOverwrites proves that a second Copy for the same attachment (an ADD
+// retried) replaces the file's content rather than failing.
+func TestCopyOverwrites(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.json")
+	dst := filepath.Join(dir, "cni", "f")
+	for _, content := range []string{`{"type":"pci"}`, `{"type":"vdpa"}`} {
+		if err := os.WriteFile(src, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := Copy(src, dst); err != nil {
+			t.Fatalf("Copy: %v", err)
+		}
+		got, err := os.ReadFile(dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != content {
+			t.Errorf("content = %s, want %s", got, content)
+		}
+	}
+}
+
+// TestRead proves D-6.1.1: Read returns the attachment file's map compacted, for
+// the network-status "device-info" key; nil without error for a missing file or
+// an empty path (an attachment with no device); an error for a file that is not
+// JSON.
+func TestRead(t *testing.T) {
+	tests := []struct {
+		name    string
+		content *string // nil: no file
+		empty   bool    // call with path ""
+		want    string
+		wantErr bool
+	}{
+		{name: "D-6.1.1 content compacted", content: ptr(deviceInfo), want: `{"type":"pci","version":"1.1.0","pci":{"pci-address":"0000:03:00.1"}}`},
+		{name: "missing file is nil"},
+		{name: "empty path is nil", empty: true},
+		{name: "non-JSON file is an error", content: ptr("{broken"), wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "cni", "ns1-net-c1_net1")
+			if tt.content != nil {
+				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, []byte(*tt.content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tt.empty {
+				path = ""
+			}
+			got, err := Read(path)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("Read error = %v, want error %v", err, tt.wantErr)
+			}
+			if tt.wantErr {
+				return
+			}
+			if tt.want == "" {
+				if got != nil {
+					t.Errorf("Read = %s, want nil", got)
+				}
+				return
+			}
+			if string(got) != tt.want {
+				t.Errorf("Read = %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestRemove proves D-4.2.1's DEL duty: Remove deletes the attachment's file, and
+// a missing file or an empty path (no device) is not an error, so a DEL retried
+// after the file went still succeeds.
+func TestRemove(t *testing.T) {
+	tests := []struct {
+		name   string
+		exists bool
+		empty  bool
+	}{
+		{name: "D-4.2.1 file deleted", exists: true},
+		{name: "missing file tolerated"},
+		{name: "empty path tolerated", empty: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "ns1-net-c1_net1")
+			if tt.exists {
+				if err := os.WriteFile(path, []byte(`{}`), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tt.empty {
+				path = ""
+			}
+			if err := Remove(path); err != nil {
+				t.Fatalf("Remove: %v", err)
+			}
+			if path == "" {
+				return
+			}
+			if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("file after Remove: stat error %v, want not exist", err)
+			}
+		})
+	}
+}
+
+func ptr(s string) *string { return &s }

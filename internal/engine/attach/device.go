@@ -1,0 +1,145 @@
+package attach
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/polynet-cni/polynet/internal/adapter/deviceinfo"
+	"github.com/polynet-cni/polynet/internal/podnet"
+)
+
+// DeviceSource tells the devices kubelet allocated to a pod, by resource name,
+// each list in a stable order.
+type DeviceSource interface {
+	DeviceIDs(ctx context.Context, pod podnet.PodRef) (map[string][]string, error)
+}
+
+// DeviceError says a network needs a device of a resource the pod was not given
+// (enough of).
+type DeviceError struct {
+	Network  string
+	Resource string
+	Reason   string
+}
+
+func (e *DeviceError) Error() string {
+	return fmt.Sprintf("network %q needs a device of resource %q: %s", e.Network, e.Resource, e.Reason)
+}
+
+// assignDevices gives every attachment from a NAD annotated with
+// k8s.v1.cni.cncf.io/resourceName the next device kubelet allocated to the pod for
+// that resource, so several attachments of one resource each get their own, in the
+// sorted order of the device IDs; the cluster network too, when it is such a NAD
+// (upstream never gives it one: #501). A selection's deviceID (upstream's
+// extension) is used when the NAD names no resource. The device goes into the
+// configuration as deviceID and pciBusID, where SR-IOV and host-device plugins
+// read it, and as the deviceID capability argument.
+func assignDevices(ctx context.Context, in Input, planned []Planned) error {
+	var alloc map[string][]string
+	next := map[string]int{}
+	for i := range planned {
+		p := &planned[i]
+		resource, deviceID := "", ""
+		if p.NAD != nil {
+			resource = p.NAD.Annotations[podnet.ResourceNameAnnotation]
+		}
+		switch {
+		case resource != "":
+			if alloc == nil {
+				var err error
+				if alloc, err = podDevices(ctx, in); err != nil {
+					return &DeviceError{Network: p.Network, Resource: resource, Reason: err.Error()}
+				}
+			}
+			ids := slices.Sorted(slices.Values(alloc[resource]))
+			if next[resource] >= len(ids) {
+				return &DeviceError{Network: p.Network, Resource: resource,
+					Reason: fmt.Sprintf("kubelet allocated %d to the pod and earlier attachments took them", len(ids))}
+			}
+			deviceID = ids[next[resource]]
+			next[resource]++
+		case p.Selection != nil && p.Selection.DeviceID != "":
+			deviceID = p.Selection.DeviceID
+		}
+		if deviceID == "" {
+			continue
+		}
+		cfg, err := injectDevice(p.Config, deviceID)
+		if err != nil {
+			return &ConfigError{Network: p.Network, Source: "device injection", Err: err}
+		}
+		p.Config, p.DeviceID, p.Resource = cfg, deviceID, resource
+		p.CapabilityArgs = withArg(p.CapabilityArgs, "deviceID", deviceID)
+	}
+	return nil
+}
+
+func podDevices(ctx context.Context, in Input) (map[string][]string, error) {
+	if in.Devices == nil || in.Pod == nil {
+		return nil, fmt.Errorf("no device information is available for this pod")
+	}
+	return in.Devices.DeviceIDs(ctx, in.Pod.Ref())
+}
+
+// assignDeviceInfoFiles names each attachment's device-info file (D-4.2.1) when it
+// has a device or a plugin of it declares the CNIDeviceInfoFile capability, and
+// passes the path to those plugins (D-5.1). It runs once interfaces are named:
+// the file name includes the interface.
+func assignDeviceInfoFiles(in Input, planned []Planned) error {
+	for i := range planned {
+		p := &planned[i]
+		declared, err := declares(p.Config, deviceinfo.Capability)
+		if err != nil {
+			return &ConfigError{Network: p.Network, Source: "capabilities", Err: err}
+		}
+		if p.DeviceID == "" && !declared {
+			continue
+		}
+		ns, name := "", p.Network
+		if p.NAD != nil {
+			ns, name = p.NAD.Namespace, p.NAD.Name
+		}
+		p.DeviceInfoFile = deviceinfo.AttachmentFile(in.Conf.DeviceInfoDir, ns, name, in.Req.ContainerID, p.IfName)
+		if p.Resource != "" {
+			p.DeviceInfoSource = deviceinfo.DevicePluginFile(in.Conf.DeviceInfoDir, p.Resource, p.DeviceID)
+		}
+		if declared {
+			p.CapabilityArgs = withArg(p.CapabilityArgs, deviceinfo.Capability, p.DeviceInfoFile)
+		}
+	}
+	return nil
+}
+
+func withArg(args map[string]json.RawMessage, key string, value any) map[string]json.RawMessage {
+	out := make(map[string]json.RawMessage, len(args)+1)
+	for k, v := range args {
+		out[k] = v
+	}
+	out[key], _ = json.Marshal(value)
+	return out
+}
+
+// injectDevice sets deviceID and pciBusID in the configuration, in every plugin of
+// a conflist.
+func injectDevice(cfg []byte, deviceID string) ([]byte, error) {
+	m, err := decodeObject(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ps, isList, err := plugins(m)
+	if err != nil {
+		return nil, err
+	}
+	id, _ := json.Marshal(deviceID)
+	for _, p := range ps {
+		p["deviceID"], p["pciBusID"] = id, id
+	}
+	if isList {
+		if m["plugins"], err = json.Marshal(ps); err != nil {
+			return nil, err
+		}
+	}
+	return json.Marshal(m)
+}

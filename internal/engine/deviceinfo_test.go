@@ -1,0 +1,97 @@
+package engine
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/polynet-cni/polynet/internal/adapter/deviceinfo"
+	"github.com/polynet-cni/polynet/internal/adapter/store"
+	"github.com/polynet-cni/polynet/internal/netstatus"
+	"github.com/polynet-cni/polynet/internal/podnet"
+	"github.com/polynet-cni/polynet/internal/request"
+)
+
+// TestAddDeviceInfo proves the device-info flow through ADD and DEL: the device
+// plugin's file for the device kubelet gave the pod is copied to the
+// attachment's own file before its delegate runs (D-4.2.1), the file's content,
+// as the chain left it, is the attachment's "device-info" in network-status
+// (D-6.1.1), attachments without a device report none, and DEL deletes the file
+// (D-4.2.1).
+func TestAddDeviceInfo(t *testing.T) {
+	const (
+		resource = "intel.com/sriov"
+		vf       = "0000:03:00.1"
+		dpInfo   = `{ "type": "pci", "version": "1.1.0", "pci": { "pci-address": "0000:03:00.1" } }`
+		compact  = `{"type":"pci","version":"1.1.0","pci":{"pci-address":"0000:03:00.1"}}`
+	)
+	dir := t.TempDir()
+	devDir := filepath.Join(dir, "devinfo")
+	conf := defaultConf(t, dir, `,"deviceInfoDir":`+quote(devDir))
+	kube := standardKube()
+	kube.nads["ns1/net-a"].Annotations = map[string]string{podnet.ResourceNameAnnotation: resource}
+	src := deviceinfo.DevicePluginFile(devDir, resource, vf)
+	if err := os.MkdirAll(filepath.Dir(src), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(src, []byte(dpInfo), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(devDir, "cni", "ns1-net-a-c1_net1")
+	del := &fakeDelegates{}
+	var atAdd string
+	del.beforeAdd = func(_ store.Sandbox, a store.Attachment) {
+		if a.Network != "ns1/net-a" {
+			return
+		}
+		if a.DeviceInfoFile != file {
+			t.Errorf("attachment's device-info file = %q, want %q", a.DeviceInfoFile, file)
+		}
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Errorf("D-4.2.1 no device-info file when the delegate runs: %v", err)
+		}
+		atAdd = string(data)
+	}
+	devs := &fakeDevices{ids: map[string][]string{resource: {vf}}}
+	e := newEngine(kube, del, conf)
+	e.Devices = devs
+	if _, err := e.Add(t.Context(), newRequest(t, request.Add, podArgs), conf); err != nil {
+		t.Fatalf("Add: %v", err)
+	}
+	if atAdd != dpInfo {
+		t.Errorf("D-4.2.1 file content at ADD = %q, want the device plugin's %q", atAdd, dpInfo)
+	}
+	if devs.calls != 1 {
+		t.Errorf("device source called %d times, want 1", devs.calls)
+	}
+	if len(kube.patches) != 1 {
+		t.Fatalf("network-status patches: %d, want 1", len(kube.patches))
+	}
+	var entries []netstatus.Entry
+	if err := json.Unmarshal([]byte(kube.patches[0].Value), &entries); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, en := range entries {
+		got[en.Name] = string(en.DeviceInfo)
+	}
+	want := map[string]string{"cbr0": "", "ns1/net-a": compact, "ns1/net-b": ""}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("D-6.1.1 device-info per entry (-want +got):\n%s", diff)
+	}
+
+	if err := e.Del(t.Context(), newRequest(t, request.Del, podArgs), conf); err != nil {
+		t.Fatalf("Del: %v", err)
+	}
+	if _, err := os.Stat(file); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("D-4.2.1 device-info file after DEL: stat error %v, want not exist", err)
+	}
+	if _, err := os.Stat(src); err != nil {
+		t.Errorf("the device plugin's own file must stay: %v", err)
+	}
+}

@@ -1,0 +1,192 @@
+// Package daemon is multus-daemon: the node agent of thick mode. It fills pod and
+// NAD caches for its node, serves the shim's socket with the same engine the thin
+// plugin runs, exposes metrics, generates the shim's CNI configuration once it can
+// serve, and shuts down gracefully. Its lifetime is its context, as in
+// sample-controller's Run.
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/containernetworking/cni/pkg/invoke"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/polynet-cni/polynet/internal/adapter/apicache"
+	"github.com/polynet-cni/polynet/internal/adapter/delegate"
+	"github.com/polynet-cni/polynet/internal/adapter/store"
+	"github.com/polynet-cni/polynet/internal/config"
+	"github.com/polynet-cni/polynet/internal/metrics"
+	"github.com/polynet-cni/polynet/internal/mode/socketapi"
+	"github.com/polynet-cni/polynet/internal/setup/confmgr"
+)
+
+// Options are what the daemon takes from its environment.
+type Options struct {
+	// NodeName (MULTUS_NODE_NAME) scopes the pod cache to this node's pods.
+	NodeName string
+	Log      *slog.Logger
+	// Registry receives the metrics; nil makes a new one.
+	Registry *prometheus.Registry
+}
+
+// Run runs the daemon until ctx ends, then shuts down within the configured
+// bound. A failed start (no API server, caches that do not sync, a socket that
+// cannot be made) is an error, never a daemon that serves from nothing.
+func Run(ctx context.Context, conf *config.DaemonConf, opts Options) error {
+	log := opts.Log
+	if os.Geteuid() != 0 {
+		return errors.New("multus-daemon must run as root: it creates network interfaces in pods")
+	}
+	if conf.PerNodeCertificate != nil && conf.PerNodeCertificate.Enabled {
+		return errors.New("daemon config: perNodeCertificate is accepted but not implemented yet; use in-cluster credentials or kubeconfig")
+	}
+	if opts.NodeName == "" {
+		log.Warn("MULTUS_NODE_NAME is not set: caching the pods of every node")
+	}
+	reg := opts.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	m := metrics.New(reg, recordCount(conf))
+	restCfg, err := restConfig(conf)
+	if err != nil {
+		return err
+	}
+	restCfg.Wrap(m.CountingTransport)
+	cache, err := apicache.New(restCfg, opts.NodeName, "multus")
+	if err != nil {
+		return fmt.Errorf("kubernetes client: %w", err)
+	}
+	defer cache.Stop()
+	if err := cache.Start(ctx, conf.CacheSyncTimeout.Duration); err != nil {
+		return err
+	}
+	var exec invoke.Exec
+	if conf.ChrootDir != "" {
+		exec = delegate.ChrootExec{Root: conf.ChrootDir}
+	}
+	d := &dispatcher{conf: conf, kube: cache, metrics: m, exec: exec, log: log}
+	limit := 0
+	if conf.ConnectionLimit != nil {
+		limit = *conf.ConnectionLimit
+	}
+	srv := socketapi.New(d, socketapi.Options{
+		SocketDir: conf.SocketDir, ConnectionLimit: limit, MaxInFlight: conf.MaxInFlight,
+		MaxRequestBytes: conf.MaxRequestBytes, RequestTimeout: conf.RequestTimeout.Duration, Observer: m,
+	})
+	if err := srv.Listen(); err != nil {
+		return err
+	}
+	return serve(ctx, conf, log, reg, srv)
+}
+
+// serve runs the socket, the metrics listener and the configuration manager, and
+// shuts them down when ctx ends.
+func serve(ctx context.Context, conf *config.DaemonConf, log *slog.Logger, reg *prometheus.Registry, srv *socketapi.Server) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(srv.Serve)
+	metricsSrv, err := startMetrics(g, conf, reg)
+	if err != nil {
+		_ = srv.Shutdown(context.Background())
+		return err
+	}
+	ready := make(chan struct{})
+	srv.SetReady(true)
+	close(ready)
+	log.Info("serving", "socket", filepath.Join(conf.SocketDir, "multus.sock"))
+	g.Go(func() error {
+		return confmgr.New(confmgr.Options{Daemon: conf, Log: log}).Run(gctx, ready)
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		log.Info("shutting down", "grace", conf.ShutdownTimeout.Duration)
+		sctx, cancel := context.WithTimeout(context.Background(), conf.ShutdownTimeout.Duration)
+		defer cancel()
+		err := srv.Shutdown(sctx)
+		if metricsSrv != nil {
+			err = errors.Join(err, metricsSrv.Shutdown(sctx))
+		}
+		return err
+	})
+	return g.Wait()
+}
+
+// startMetrics serves /metrics (and pprof when enabled) on metricsPort.
+func startMetrics(g *errgroup.Group, conf *config.DaemonConf, reg *prometheus.Registry) (*http.Server, error) {
+	if conf.MetricsPort == nil {
+		return nil, nil
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	if conf.EnablePprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	addr := net.JoinHostPort(conf.MetricsAddress, strconv.Itoa(*conf.MetricsPort))
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listener: %w", err)
+	}
+	s := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	g.Go(func() error {
+		if err := s.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	return s, nil
+}
+
+// restConfig is the daemon's client configuration: a kubeconfig when the daemon
+// configuration names one, else the pod's in-cluster credentials, whose rotated
+// token client-go re-reads.
+func restConfig(conf *config.DaemonConf) (*rest.Config, error) {
+	var cfg *rest.Config
+	var err error
+	if conf.Kubeconfig != "" {
+		cfg, err = clientcmd.BuildConfigFromFlags("", conf.Kubeconfig)
+	} else {
+		cfg, err = rest.InClusterConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes credentials: %w", err)
+	}
+	cfg.QPS, cfg.Burst = 50, 100
+	cfg.UserAgent = "multus-daemon-polynet"
+	cfg.Timeout = 30 * time.Second
+	return cfg, nil
+}
+
+// recordCount counts the attachment records in the node's cniDir.
+func recordCount(conf *config.DaemonConf) func() float64 {
+	dir := config.DefaultCNIDir
+	if raw, ok := conf.Raw["cniDir"]; ok {
+		var s string
+		if err := json.Unmarshal(raw, &s); err == nil && s != "" {
+			dir = s
+		}
+	}
+	st := store.New(dir)
+	return func() float64 {
+		ids, _ := st.List()
+		return float64(len(ids))
+	}
+}

@@ -1,0 +1,175 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/containernetworking/cni/pkg/invoke"
+
+	"github.com/polynet-cni/polynet/internal/adapter/apicache"
+	"github.com/polynet-cni/polynet/internal/adapter/delegate"
+	"github.com/polynet-cni/polynet/internal/adapter/netnsroute"
+	"github.com/polynet-cni/polynet/internal/adapter/podresources"
+	"github.com/polynet-cni/polynet/internal/adapter/store"
+	"github.com/polynet-cni/polynet/internal/config"
+	"github.com/polynet-cni/polynet/internal/engine"
+	"github.com/polynet-cni/polynet/internal/metrics"
+	"github.com/polynet-cni/polynet/internal/mode/socketapi"
+	"github.com/polynet-cni/polynet/internal/request"
+	"github.com/polynet-cni/polynet/internal/selection"
+)
+
+// dispatcher runs socket requests through the engine, the same engine as the
+// thin plugin's, with the informer cache as its Kubernetes.
+type dispatcher struct {
+	conf    *config.DaemonConf
+	kube    *apicache.Cache
+	metrics *metrics.Metrics
+	exec    invoke.Exec
+	log     *slog.Logger
+	locks   sandboxLocks
+}
+
+// prepare builds the typed request from the request's own environment, and the
+// plugin configuration: the shim's, with the daemon's keys laid over.
+func (d *dispatcher) prepare(r *socketapi.Request) (*request.Request, *config.PluginConf, error) {
+	command := r.Env["CNI_COMMAND"]
+	req, err := request.FromEnv(command, func(k string) string { return r.Env[k] }, r.Config)
+	if err != nil {
+		return nil, nil, err
+	}
+	merged, err := d.conf.Overlay(r.Config)
+	if err != nil {
+		return nil, nil, err
+	}
+	conf, err := config.ParsePlugin(merged)
+	if err != nil {
+		return nil, nil, err
+	}
+	return req, conf, nil
+}
+
+func (d *dispatcher) engine(conf *config.PluginConf, req *request.Request) *engine.Engine {
+	return &engine.Engine{
+		Kube: d.kube,
+		Delegates: instrumented{
+			Runner:  &delegate.Runner{Path: append(conf.BinDirs(), req.Path...), CacheDir: conf.CNIDir, Exec: d.exec},
+			metrics: d.metrics,
+		},
+		Routes:  netnsroute.Editor{},
+		Devices: podresources.Source{Socket: conf.PodResourcesSocket, Checkpoint: conf.KubeletCheckpoint, Timeout: conf.APITimeout.Duration},
+		Store:   store.New(conf.CNIDir),
+		Log:     d.log,
+	}
+}
+
+// CNI runs a command for the shim. Commands on one sandbox are serialised (R-7.3:
+// no parallel operations for the same container); different sandboxes run in
+// parallel, never behind a global lock.
+func (d *dispatcher) CNI(ctx context.Context, r *socketapi.Request) (json.RawMessage, error) {
+	req, conf, err := d.prepare(r)
+	if err != nil {
+		return nil, err
+	}
+	defer d.locks.lock(req.ContainerID)()
+	return d.engine(conf, req).Handle(ctx, req, conf)
+}
+
+// Delegate runs upstream's /delegate: one network, given as its CNI
+// configuration, attached to or detached from a running pod.
+func (d *dispatcher) Delegate(ctx context.Context, r *socketapi.Request) (json.RawMessage, error) {
+	req, err := request.FromEnv(r.Env["CNI_COMMAND"], func(k string) string { return r.Env[k] }, r.Config)
+	if err != nil {
+		return nil, err
+	}
+	// The configuration is the delegate's own; the daemon's keys make the
+	// plugin configuration the engine works with.
+	base, err := d.conf.Overlay([]byte(fmt.Sprintf(`{"cniVersion":%q,"name":"multus-delegate","type":"multus-shim","delegates":[%s]}`, cniVersionOf(r.Config), r.Config)))
+	if err != nil {
+		return nil, err
+	}
+	conf, err := config.ParsePlugin(base)
+	if err != nil {
+		return nil, err
+	}
+	defer d.locks.lock(req.ContainerID)()
+	eng := d.engine(conf, req)
+	switch req.Command {
+	case request.Add:
+		res, err := eng.DelegateAdd(ctx, req, conf, r.Config, selectionOf(r.InterfaceAttributes))
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(res)
+	case request.Del:
+		return nil, eng.DelegateDel(ctx, req, conf, r.Config)
+	case request.Status:
+		return nil, eng.Delegates.Status(ctx, "delegate", r.Config)
+	default:
+		return nil, fmt.Errorf("/delegate does not take %s", req.Command)
+	}
+}
+
+func cniVersionOf(cfg []byte) string {
+	var c struct {
+		CNIVersion string `json:"cniVersion"`
+	}
+	_ = json.Unmarshal(cfg, &c)
+	if c.CNIVersion == "" {
+		return "1.0.0"
+	}
+	return c.CNIVersion
+}
+
+// selectionOf turns /delegate's interface attributes into a selection element,
+// so they reach the delegate the way the annotation's keys do.
+func selectionOf(a *socketapi.InterfaceAttributes) *selection.Element {
+	if a == nil {
+		return nil
+	}
+	sel := &selection.Element{IPs: a.IPRequest, MAC: a.MacRequest}
+	if a.CNIArgs != nil {
+		sel.CNIArgs = *a.CNIArgs
+	}
+	return sel
+}
+
+// sandboxLocks serialises the requests of one sandbox.
+type sandboxLocks struct {
+	mu    sync.Mutex
+	locks map[string]*sandboxLock
+}
+
+type sandboxLock struct {
+	sync.Mutex
+	users int
+}
+
+func (s *sandboxLocks) lock(id string) func() {
+	if id == "" {
+		return func() {}
+	}
+	s.mu.Lock()
+	if s.locks == nil {
+		s.locks = map[string]*sandboxLock{}
+	}
+	l := s.locks[id]
+	if l == nil {
+		l = &sandboxLock{}
+		s.locks[id] = l
+	}
+	l.users++
+	s.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		s.mu.Lock()
+		if l.users--; l.users == 0 {
+			delete(s.locks, id)
+		}
+		s.mu.Unlock()
+	}
+}

@@ -1,0 +1,95 @@
+package thin
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+
+	"github.com/polynet-cni/polynet/internal/adapter/apiclient"
+	"github.com/polynet-cni/polynet/internal/config"
+	"github.com/polynet-cni/polynet/internal/podnet"
+)
+
+// lazyKube connects to the API server on first use. A DEL that finds its
+// attachment record never needs the API server, so it never reads credentials or
+// fails for want of them; an ADD reads them fresh each time, so a rotated
+// ServiceAccount token or certificate just works.
+type lazyKube struct {
+	conf   *config.PluginConf
+	getenv func(string) string
+
+	once   sync.Once
+	client *apiclient.Client
+	err    error
+}
+
+// newLazyKube returns nil in delegates-only mode: no kubeconfig in the
+// configuration, and not running in a cluster.
+func newLazyKube(conf *config.PluginConf, getenv func(string) string) *lazyKube {
+	inCluster := getenv("KUBERNETES_SERVICE_HOST") != "" && getenv("KUBERNETES_SERVICE_PORT") != ""
+	if conf.Kubeconfig == "" && !inCluster {
+		return nil
+	}
+	return &lazyKube{conf: conf, getenv: getenv}
+}
+
+func (l *lazyKube) get() (*apiclient.Client, error) {
+	l.once.Do(func() {
+		var cfg *apiclient.Config
+		if l.conf.Kubeconfig != "" {
+			cfg, l.err = apiclient.LoadKubeconfig(l.conf.Kubeconfig)
+		} else {
+			cfg, l.err = apiclient.InClusterConfig(l.getenv)
+		}
+		if l.err != nil {
+			l.err = fmt.Errorf("kubernetes credentials: %w", l.err)
+			return
+		}
+		l.client, l.err = apiclient.New(cfg, l.conf.APITimeout.Duration, l.conf.APIRetryBudget.Duration)
+		if l.err == nil {
+			l.client.Host, _ = os.Hostname()
+		}
+	})
+	return l.client, l.err
+}
+
+func (l *lazyKube) Pod(ctx context.Context, namespace, name string) (*podnet.Pod, error) {
+	c, err := l.get()
+	if err != nil {
+		return nil, err
+	}
+	return c.Pod(ctx, namespace, name)
+}
+
+func (l *lazyKube) NAD(ctx context.Context, namespace, name string) (*podnet.NAD, error) {
+	c, err := l.get()
+	if err != nil {
+		return nil, err
+	}
+	return c.NAD(ctx, namespace, name)
+}
+
+func (l *lazyKube) PatchNetworkStatus(ctx context.Context, ref podnet.PodRef, value string) error {
+	c, err := l.get()
+	if err != nil {
+		return err
+	}
+	return c.PatchNetworkStatus(ctx, ref, value)
+}
+
+func (l *lazyKube) Event(ctx context.Context, ref podnet.PodRef, eventType, reason, message string) error {
+	c, err := l.get()
+	if err != nil {
+		return err
+	}
+	return c.Event(ctx, ref, eventType, reason, message)
+}
+
+func (l *lazyKube) Ready(ctx context.Context) error {
+	c, err := l.get()
+	if err != nil {
+		return err
+	}
+	return c.Ready(ctx)
+}
