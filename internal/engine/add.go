@@ -11,8 +11,6 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 
-	"github.com/polynet-cni/polynet/internal/adapter/deviceinfo"
-	"github.com/polynet-cni/polynet/internal/adapter/store"
 	"github.com/polynet-cni/polynet/internal/config"
 	"github.com/polynet-cni/polynet/internal/engine/attach"
 	"github.com/polynet-cni/polynet/internal/netstatus"
@@ -24,7 +22,7 @@ import (
 // the cluster network's result in the configuration's cniVersion.
 func (e *Engine) Add(ctx context.Context, req *request.Request, conf *config.PluginConf) (types.Result, error) {
 	log := e.Log.With("command", "ADD", "containerID", req.ContainerID, "pod", req.Pod.String())
-	if err := waitReady(ctx, conf); err != nil {
+	if err := e.waitReady(ctx, conf); err != nil {
 		return nil, err
 	}
 	pod, err := e.lookupPod(ctx, req)
@@ -46,13 +44,13 @@ func (e *Engine) Add(ctx context.Context, req *request.Request, conf *config.Plu
 		e.resolveFailed(ctx, log, pod, err)
 		return nil, fmt.Errorf("pod %s: %w", req.Pod, err)
 	}
-	unlock, err := e.Store.Lock(false)
+	unlock, err := e.Records.Lock(false)
 	if err != nil {
 		return nil, fmt.Errorf("pod %s: recording attachments: %w", req.Pod, err)
 	}
 	defer unlock()
-	sb := store.Sandbox{ContainerID: req.ContainerID, NetNS: req.NetNS}
-	rec := &store.Record{
+	sb := podnet.Sandbox{ContainerID: req.ContainerID, NetNS: req.NetNS}
+	rec := &podnet.Record{
 		ContainerID: req.ContainerID, IfName: req.IfName, NetNS: req.NetNS, Pod: req.Pod,
 		CNIVersion: conf.CNIVersion, Created: e.now().UTC(),
 	}
@@ -62,7 +60,7 @@ func (e *Engine) Add(ctx context.Context, req *request.Request, conf *config.Plu
 	if rec.Pod.UID == "" && pod != nil {
 		rec.Pod.UID = pod.UID
 	}
-	if err := e.Store.Save(rec); err != nil {
+	if err := e.Records.Save(rec); err != nil {
 		return nil, fmt.Errorf("pod %s: recording attachments before running delegates: %w", req.Pod, err)
 	}
 	results, err := e.attachAll(ctx, log, sb, req, pod, planned)
@@ -81,7 +79,7 @@ func (e *Engine) Add(ctx context.Context, req *request.Request, conf *config.Plu
 
 // attachAll runs each attachment's ADD in order. The first failure stops the ADD
 // (R-7.2a) and rolls back every attachment made so far.
-func (e *Engine) attachAll(ctx context.Context, log *slog.Logger, sb store.Sandbox, req *request.Request, pod *podnet.Pod, planned []attach.Planned) ([]types.Result, error) {
+func (e *Engine) attachAll(ctx context.Context, log *slog.Logger, sb podnet.Sandbox, req *request.Request, pod *podnet.Pod, planned []attach.Planned) ([]types.Result, error) {
 	results := make([]types.Result, 0, len(planned))
 	for i, p := range planned {
 		res, err := e.addOne(ctx, sb, p)
@@ -101,9 +99,9 @@ func (e *Engine) attachAll(ctx context.Context, log *slog.Logger, sb store.Sandb
 
 // addOne runs one attachment's ADD, first giving it the device plugin's
 // device-info file when it has a device (D-4.2.1).
-func (e *Engine) addOne(ctx context.Context, sb store.Sandbox, p attach.Planned) (types.Result, error) {
+func (e *Engine) addOne(ctx context.Context, sb podnet.Sandbox, p attach.Planned) (types.Result, error) {
 	if p.DeviceInfoSource != "" && p.DeviceInfoFile != "" {
-		if err := deviceinfo.Copy(p.DeviceInfoSource, p.DeviceInfoFile); err != nil {
+		if err := e.Files.CopyDeviceInfo(p.DeviceInfoSource, p.DeviceInfoFile); err != nil {
 			return nil, err
 		}
 	}
@@ -113,14 +111,14 @@ func (e *Engine) addOne(ctx context.Context, sb store.Sandbox, p attach.Planned)
 // rollback tears down the attachments made, in reverse, the failed one included
 // (its plugins may have allocated before failing), removes the record only if that
 // succeeded, reports the failure on the pod, and returns it.
-func (e *Engine) rollback(ctx context.Context, log *slog.Logger, sb store.Sandbox, pod *podnet.Pod, made []attach.Planned, aerr *AttachError) error {
-	atts := make([]store.Attachment, 0, len(made))
+func (e *Engine) rollback(ctx context.Context, log *slog.Logger, sb podnet.Sandbox, pod *podnet.Pod, made []attach.Planned, aerr *AttachError) error {
+	atts := make([]podnet.Attachment, 0, len(made))
 	for _, q := range made {
 		atts = append(atts, q.Attachment)
 	}
 	if failed := e.detach(ctx, log, sb, atts); len(failed) > 0 {
 		aerr.Rollback = errors.Join(failed...)
-	} else if rmErr := e.Store.Remove(sb.ContainerID); rmErr != nil {
+	} else if rmErr := e.Records.Remove(sb.ContainerID); rmErr != nil {
 		log.Error("removing the attachment record after rollback", "error", rmErr)
 	}
 	log.Error("attachment failed", "network", aerr.Network, "interface", aerr.IfName, "error", aerr)
@@ -159,7 +157,7 @@ func (e *Engine) reportStatus(ctx context.Context, log *slog.Logger, pod *podnet
 			entry = netstatus.Entry{Name: p.Network, Interface: p.IfName, Default: p.Default}
 		}
 		// D-6.1.1: the device information the chain left in the attachment's file.
-		if entry.DeviceInfo, err = deviceinfo.Read(p.DeviceInfoFile); err != nil {
+		if entry.DeviceInfo, err = e.Files.ReadDeviceInfo(p.DeviceInfoFile); err != nil {
 			log.Error("reading device-info", "network", p.Network, "error", err)
 		}
 		entries = append(entries, routes.adjust(i, entry))

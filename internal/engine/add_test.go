@@ -35,15 +35,15 @@ func TestAddRecordsBeforeFirstDelegate(t *testing.T) {
 	del := &fakeDelegates{}
 	e := newEngine(kube, del, conf)
 	checked := false
-	del.beforeAdd = func(sb store.Sandbox, a store.Attachment) {
+	del.beforeAdd = func(sb podnet.Sandbox, a podnet.Attachment) {
 		if checked {
 			return
 		}
 		checked = true
-		if _, err := os.Stat(e.Store.Path("c1")); err != nil {
+		if _, err := os.Stat(diskRecords(e).Path("c1")); err != nil {
 			t.Fatalf("no record file when the first delegate runs: %v", err)
 		}
-		rec, err := e.Store.Load("c1")
+		rec, err := e.Records.Load("c1")
 		if err != nil {
 			t.Fatalf("loading the record from inside the first delegate: %v", err)
 		}
@@ -86,14 +86,14 @@ func TestAddRunsDelegatesInOrder(t *testing.T) {
 			t.Errorf("%s %s ran in sandbox %q %q, want c1 %s", c.Op, c.Network, c.ContainerID, c.NetNS, testNetNS)
 		}
 	}
-	rec, err := e.Store.Load("c1")
+	rec, err := e.Records.Load("c1")
 	if err != nil {
 		t.Fatalf("record after ADD: %v", err)
 	}
 	if diff := cmp.Diff(rec.Attachments, del.added); diff != "" {
 		t.Errorf("attachments run differ from the record (-record +run):\n%s", diff)
 	}
-	wantHead := store.Record{
+	wantHead := podnet.Record{
 		Version: store.FormatVersion, ContainerID: "c1", IfName: "eth0", NetNS: testNetNS,
 		Pod:        podnet.PodRef{Namespace: "ns1", Name: "pod-1", UID: "uid-1"},
 		CNIVersion: "1.0.0", Created: testNow,
@@ -208,7 +208,7 @@ func TestAddRollback(t *testing.T) {
 					t.Errorf("error %q does not report the failed rollback of %s", err, n)
 				}
 			}
-			_, loadErr := e.Store.Load("c1")
+			_, loadErr := e.Records.Load("c1")
 			switch {
 			case tt.wantKept && loadErr != nil:
 				t.Errorf("record removed after a failed rollback: %v", loadErr)
@@ -333,7 +333,7 @@ func TestAddNetworkStatusFailureIsNotFatal(t *testing.T) {
 		!strings.Contains(last.Message, netstatus.Annotation) || !strings.Contains(last.Message, "forbidden") {
 		t.Errorf("last event %+v, want a Warning NetworkStatusFailed naming the annotation and the error", last)
 	}
-	if _, err := e.Store.Load("c1"); err != nil {
+	if _, err := e.Records.Load("c1"); err != nil {
 		t.Errorf("record after a successful ADD: %v", err)
 	}
 	if diff := cmp.Diff(standardOps, del.ops()); diff != "" {
@@ -423,7 +423,7 @@ func TestAddPod(t *testing.T) {
 			if diff := cmp.Diff(tt.wantOps, del.ops()); diff != "" {
 				t.Errorf("delegate calls (-want +got):\n%s", diff)
 			}
-			_, loadErr := e.Store.Load("c1")
+			_, loadErr := e.Records.Load("c1")
 			if tt.wantErr != nil {
 				if !tt.wantErr(err) {
 					t.Errorf("Add error = %v (%T), not the one wanted", err, err)
@@ -488,7 +488,7 @@ func TestAddDelegatesOnly(t *testing.T) {
 	if res.Version() != "1.0.0" {
 		t.Errorf("result version %q", res.Version())
 	}
-	rec, err := e.Store.Load("c1")
+	rec, err := e.Records.Load("c1")
 	if err != nil {
 		t.Fatalf("record: %v", err)
 	}
@@ -585,7 +585,7 @@ func TestAddInvalidSelection(t *testing.T) {
 				if !tt.wantErr(err) {
 					t.Errorf("Add error = %v (%T), not the one wanted", err, err)
 				}
-				if _, loadErr := e.Store.Load("c1"); !errors.Is(loadErr, os.ErrNotExist) {
+				if _, loadErr := e.Records.Load("c1"); !errors.Is(loadErr, os.ErrNotExist) {
 					t.Errorf("a refused ADD left a record (Load error %v)", loadErr)
 				}
 				return
@@ -657,7 +657,7 @@ func TestAddResolveFailure(t *testing.T) {
 			if len(del.calls) != 0 {
 				t.Errorf("delegates ran: %v", del.ops())
 			}
-			if _, loadErr := e.Store.Load("c1"); !errors.Is(loadErr, os.ErrNotExist) {
+			if _, loadErr := e.Records.Load("c1"); !errors.Is(loadErr, os.ErrNotExist) {
 				t.Errorf("a failed resolution left a record (Load error %v)", loadErr)
 			}
 			if diff := cmp.Diff([]string{EventWarning + "/" + tt.wantReason}, kube.reasons()); diff != "" {

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"io/fs"
 
-	"github.com/polynet-cni/polynet/internal/adapter/store"
 	"github.com/polynet-cni/polynet/internal/config"
+	"github.com/polynet-cni/polynet/internal/podnet"
 	"github.com/polynet-cni/polynet/internal/request"
 )
 
@@ -17,14 +17,14 @@ import (
 // the delegate's error and code.
 func (e *Engine) Check(ctx context.Context, req *request.Request, conf *config.PluginConf) error {
 	log := e.Log.With("command", "CHECK", "containerID", req.ContainerID, "pod", req.Pod.String())
-	rec, err := e.Store.Load(req.ContainerID)
-	if errors.Is(err, os.ErrNotExist) {
+	rec, err := e.Records.Load(req.ContainerID)
+	if errors.Is(err, fs.ErrNotExist) {
 		return &UnknownContainerError{ContainerID: req.ContainerID}
 	}
 	if err != nil {
 		return fmt.Errorf("sandbox %s of pod %s: %w", req.ContainerID, req.Pod, err)
 	}
-	sb := store.Sandbox{ContainerID: req.ContainerID, NetNS: req.NetNS}
+	sb := podnet.Sandbox{ContainerID: req.ContainerID, NetNS: req.NetNS}
 	for _, a := range rec.Attachments {
 		if err := e.Delegates.Check(ctx, sb, a); err != nil {
 			log.Error("check failed", "network", a.Network, "interface", a.IfName, "error", err)

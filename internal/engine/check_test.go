@@ -11,6 +11,7 @@ import (
 
 	"github.com/polynet-cni/polynet/internal/adapter/store"
 	"github.com/polynet-cni/polynet/internal/cnicode"
+	"github.com/polynet-cni/polynet/internal/podnet"
 	"github.com/polynet-cni/polynet/internal/request"
 )
 
@@ -125,7 +126,7 @@ func TestCheckWithoutRecord(t *testing.T) {
 			del := &fakeDelegates{}
 			e := newEngine(standardKube(), del, conf)
 			if tt.record != "" {
-				path := e.Store.Path("c1")
+				path := diskRecords(e).Path("c1")
 				if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 					t.Fatal(err)
 				}
@@ -155,7 +156,7 @@ func TestCheckWithoutRecord(t *testing.T) {
 			if !errors.As(err, &ce) {
 				t.Errorf("Check error = %v, want *store.CorruptError", err)
 			}
-			if got, _ := os.ReadFile(e.Store.Path("c1")); string(got) != tt.record {
+			if got, _ := os.ReadFile(diskRecords(e).Path("c1")); string(got) != tt.record {
 				t.Errorf("corrupt record changed to %s", got)
 			}
 		})
@@ -169,12 +170,12 @@ func TestCheckRecordOfAnotherContainer(t *testing.T) {
 	conf := defaultConf(t, dir, "")
 	del := &fakeDelegates{}
 	e := newEngine(nil, del, conf)
-	rec := &store.Record{ContainerID: "c2", IfName: "eth0", CNIVersion: "1.0.0", Created: testNow,
-		Attachments: []store.Attachment{{Network: "cbr0", IfName: "eth0", Config: []byte(clusterDelegate)}}}
-	if err := e.Store.Save(rec); err != nil {
+	rec := &podnet.Record{ContainerID: "c2", IfName: "eth0", CNIVersion: "1.0.0", Created: testNow,
+		Attachments: []podnet.Attachment{{Network: "cbr0", IfName: "eth0", Config: []byte(clusterDelegate)}}}
+	if err := e.Records.Save(rec); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Rename(e.Store.Path("c2"), e.Store.Path("c1")); err != nil {
+	if err := os.Rename(diskRecords(e).Path("c2"), diskRecords(e).Path("c1")); err != nil {
 		t.Fatal(err)
 	}
 	err := e.Check(t.Context(), checkRequest(t), conf)

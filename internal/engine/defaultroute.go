@@ -5,9 +5,9 @@ import (
 	"net"
 	"slices"
 
-	"github.com/polynet-cni/polynet/internal/adapter/store"
 	"github.com/polynet-cni/polynet/internal/engine/attach"
 	"github.com/polynet-cni/polynet/internal/netstatus"
+	"github.com/polynet-cni/polynet/internal/podnet"
 )
 
 // routeChange is what applyDefaultRoute did: which attachment took the default
@@ -27,7 +27,7 @@ type routeChange struct {
 // An empty list keeps the owner's own default routes and removes the others' of
 // both families. libcni's cached results are rewritten to match, so CHECK and DEL
 // see the routes the pod really has.
-func (e *Engine) applyDefaultRoute(sb store.Sandbox, planned []attach.Planned) (routeChange, error) {
+func (e *Engine) applyDefaultRoute(sb podnet.Sandbox, planned []attach.Planned) (routeChange, error) {
 	ch := routeChange{owner: slices.IndexFunc(planned, func(p attach.Planned) bool {
 		return p.Selection != nil && p.Selection.HasDefaultRoute
 	})}

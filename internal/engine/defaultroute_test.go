@@ -12,15 +12,15 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/polynet-cni/polynet/internal/adapter/store"
 	"github.com/polynet-cni/polynet/internal/engine/attach"
 	"github.com/polynet-cni/polynet/internal/netstatus"
+	"github.com/polynet-cni/polynet/internal/podnet"
 	"github.com/polynet-cni/polynet/internal/request"
 	"github.com/polynet-cni/polynet/internal/selection"
 )
 
 // routeSandbox is the sandbox of the default-route tests.
-var routeSandbox = store.Sandbox{ContainerID: "c1", NetNS: testNetNS}
+var routeSandbox = podnet.Sandbox{ContainerID: "c1", NetNS: testNetNS}
 
 // routePlan is a pod with the cluster network on eth0 and two selected networks
 // on net1 and net2; the selection at index owner (1 or 2) carries
@@ -28,9 +28,9 @@ var routeSandbox = store.Sandbox{ContainerID: "c1", NetNS: testNetNS}
 // key), and none does when owner is 0.
 func routePlan(owner int, gateways []string) []attach.Planned {
 	planned := []attach.Planned{
-		{Attachment: store.Attachment{Network: "cbr0", IfName: "eth0", Default: true}},
-		{Attachment: store.Attachment{Network: "ns1/net-a", IfName: "net1"}, Selection: &selection.Element{Namespace: "ns1", Name: "net-a"}},
-		{Attachment: store.Attachment{Network: "ns1/net-b", IfName: "net2"}, Selection: &selection.Element{Namespace: "ns1", Name: "net-b"}},
+		{Attachment: podnet.Attachment{Network: "cbr0", IfName: "eth0", Default: true}},
+		{Attachment: podnet.Attachment{Network: "ns1/net-a", IfName: "net1"}, Selection: &selection.Element{Namespace: "ns1", Name: "net-a"}},
+		{Attachment: podnet.Attachment{Network: "ns1/net-b", IfName: "net2"}, Selection: &selection.Element{Namespace: "ns1", Name: "net-b"}},
 	}
 	if owner > 0 {
 		sel := planned[owner].Selection
@@ -289,7 +289,7 @@ func TestAddDefaultRouteFailureRollsBack(t *testing.T) {
 			if diff := cmp.Diff(want, del.ops()); diff != "" {
 				t.Errorf("delegate calls (-want +got):\n%s", diff)
 			}
-			if _, err := e.Store.Load("c1"); !errors.Is(err, os.ErrNotExist) {
+			if _, err := e.Records.Load("c1"); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("record after the rollback: Load error = %v, want not exist", err)
 			}
 			if got := kube.reasons(); len(got) == 0 || got[len(got)-1] != EventWarning+"/"+ReasonAttachFailed {

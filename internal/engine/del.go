@@ -5,14 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
-	"os"
 	"slices"
 
-	"github.com/polynet-cni/polynet/internal/adapter/deviceinfo"
-	"github.com/polynet-cni/polynet/internal/adapter/store"
 	"github.com/polynet-cni/polynet/internal/config"
 	"github.com/polynet-cni/polynet/internal/engine/attach"
+	"github.com/polynet-cni/polynet/internal/podnet"
 	"github.com/polynet-cni/polynet/internal/request"
 )
 
@@ -24,10 +23,10 @@ import (
 // clean in the pod; DEL twice, or DEL of a sandbox never added, succeeds.
 func (e *Engine) Del(ctx context.Context, req *request.Request, conf *config.PluginConf) error {
 	log := e.Log.With("command", "DEL", "containerID", req.ContainerID, "pod", req.Pod.String())
-	sb := store.Sandbox{ContainerID: req.ContainerID, NetNS: req.NetNS}
-	rec, err := e.Store.Load(req.ContainerID)
+	sb := podnet.Sandbox{ContainerID: req.ContainerID, NetNS: req.NetNS}
+	rec, err := e.Records.Load(req.ContainerID)
 	switch {
-	case errors.Is(err, os.ErrNotExist):
+	case errors.Is(err, fs.ErrNotExist):
 		return e.delWithoutRecord(ctx, log, req, conf)
 	case err != nil:
 		return fmt.Errorf("sandbox %s of pod %s: %w", req.ContainerID, req.Pod, err)
@@ -35,7 +34,7 @@ func (e *Engine) Del(ctx context.Context, req *request.Request, conf *config.Plu
 	if failed := e.detach(ctx, log, sb, rec.Attachments); len(failed) > 0 {
 		return &DetachError{ContainerID: req.ContainerID, Failed: failed}
 	}
-	if err := e.Store.Remove(req.ContainerID); err != nil {
+	if err := e.Records.Remove(req.ContainerID); err != nil {
 		return fmt.Errorf("sandbox %s: removing its attachment record: %w", req.ContainerID, err)
 	}
 	log.Info("detached", "attachments", len(rec.Attachments))
@@ -43,13 +42,13 @@ func (e *Engine) Del(ctx context.Context, req *request.Request, conf *config.Plu
 }
 
 // detach runs DEL of each attachment in reverse order and returns the failures.
-func (e *Engine) detach(ctx context.Context, log *slog.Logger, sb store.Sandbox, atts []store.Attachment) []error {
+func (e *Engine) detach(ctx context.Context, log *slog.Logger, sb podnet.Sandbox, atts []podnet.Attachment) []error {
 	var failed []error
 	for _, a := range slices.Backward(atts) {
 		err := e.Delegates.Del(ctx, sb, a)
 		if err == nil {
 			// D-4.2.1: the attachment's device-info file goes with it.
-			err = deviceinfo.Remove(a.DeviceInfoFile)
+			err = e.Files.RemoveDeviceInfo(a.DeviceInfoFile)
 		}
 		if err != nil {
 			log.Error("detach failed", "network", a.Network, "interface", a.IfName, "error", err)
@@ -91,11 +90,11 @@ func (e *Engine) delWithoutRecord(ctx context.Context, log *slog.Logger, req *re
 			return nil
 		}
 	}
-	atts := make([]store.Attachment, 0, len(planned))
+	atts := make([]podnet.Attachment, 0, len(planned))
 	for _, p := range planned {
 		atts = append(atts, p.Attachment)
 	}
-	if failed := e.detach(ctx, log, store.Sandbox{ContainerID: req.ContainerID, NetNS: req.NetNS}, atts); len(failed) > 0 {
+	if failed := e.detach(ctx, log, podnet.Sandbox{ContainerID: req.ContainerID, NetNS: req.NetNS}, atts); len(failed) > 0 {
 		return &DetachError{ContainerID: req.ContainerID, Failed: failed}
 	}
 	return nil
@@ -106,8 +105,8 @@ func (e *Engine) delWithoutRecord(ctx context.Context, log *slog.Logger, req *re
 // file goes when every delegate's DEL succeeded. It reports whether such a file
 // was there.
 func (e *Engine) delLegacy(ctx context.Context, log *slog.Logger, req *request.Request, conf *config.PluginConf) (bool, error) {
-	atts, err := e.Store.LoadLegacy(req.ContainerID, req.IfName)
-	if errors.Is(err, os.ErrNotExist) {
+	atts, err := e.Records.LoadLegacy(req.ContainerID, req.IfName)
+	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
 	if err != nil {
@@ -124,10 +123,10 @@ func (e *Engine) delLegacy(ctx context.Context, log *slog.Logger, req *request.R
 		}
 	}
 	log.Info("tearing down a sandbox attached by upstream Multus, from its cache", "attachments", len(atts))
-	if failed := e.detach(ctx, log, store.Sandbox{ContainerID: req.ContainerID, NetNS: req.NetNS}, atts); len(failed) > 0 {
+	if failed := e.detach(ctx, log, podnet.Sandbox{ContainerID: req.ContainerID, NetNS: req.NetNS}, atts); len(failed) > 0 {
 		return true, &DetachError{ContainerID: req.ContainerID, Failed: failed}
 	}
-	return true, e.Store.RemoveLegacy(req.ContainerID)
+	return true, e.Records.RemoveLegacy(req.ContainerID)
 }
 
 // withVersion gives a configuration without cniVersion the meta-plugin's, as

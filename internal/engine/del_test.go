@@ -35,7 +35,7 @@ func TestDelFromRecord(t *testing.T) {
 	if _, err := e.Add(t.Context(), newRequest(t, request.Add, podArgs), conf); err != nil {
 		t.Fatalf("Add: %v", err)
 	}
-	rec, err := e.Store.Load("c1")
+	rec, err := e.Records.Load("c1")
 	if err != nil {
 		t.Fatalf("record after ADD: %v", err)
 	}
@@ -63,7 +63,7 @@ func TestDelFromRecord(t *testing.T) {
 	if kube.podReads != 1 {
 		t.Errorf("DEL read the pod %d more times; it must work from the record alone", kube.podReads-1)
 	}
-	if _, err := e.Store.Load("c1"); !errors.Is(err, os.ErrNotExist) {
+	if _, err := e.Records.Load("c1"); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("record after a successful DEL: Load error = %v, want not exist", err)
 	}
 }
@@ -107,7 +107,7 @@ func TestDelContinuesAfterFailure(t *testing.T) {
 	if strings.Contains(err.Error(), `"ns1/net-a"`) {
 		t.Errorf("error %q mentions ns1/net-a, whose DEL succeeded", err)
 	}
-	if _, err := e.Store.Load("c1"); err != nil {
+	if _, err := e.Records.Load("c1"); err != nil {
 		t.Errorf("record removed after a failed DEL: %v", err)
 	}
 
@@ -119,7 +119,7 @@ func TestDelContinuesAfterFailure(t *testing.T) {
 	if diff := cmp.Diff(reverseDels, del.ops()); diff != "" {
 		t.Errorf("retried DEL calls (-want +got):\n%s", diff)
 	}
-	if _, err := e.Store.Load("c1"); !errors.Is(err, os.ErrNotExist) {
+	if _, err := e.Records.Load("c1"); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("record after the retried DEL: Load error = %v, want not exist", err)
 	}
 }
@@ -202,7 +202,7 @@ func TestDelCorruptRecord(t *testing.T) {
 			if _, err := e.Add(t.Context(), newRequest(t, request.Add, podArgs), conf); err != nil {
 				t.Fatalf("Add: %v", err)
 			}
-			path := e.Store.Path("c1")
+			path := diskRecords(e).Path("c1")
 			tt.corrupt(t, path)
 			del.calls = nil
 			err := e.Del(t.Context(), newRequest(t, request.Del, podArgs), conf)

@@ -9,8 +9,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/polynet-cni/polynet/internal/adapter/deviceinfo"
-	"github.com/polynet-cni/polynet/internal/adapter/store"
 	"github.com/polynet-cni/polynet/internal/netstatus"
 	"github.com/polynet-cni/polynet/internal/podnet"
 	"github.com/polynet-cni/polynet/internal/request"
@@ -34,7 +32,7 @@ func TestAddDeviceInfo(t *testing.T) {
 	conf := defaultConf(t, dir, `,"deviceInfoDir":`+quote(devDir))
 	kube := standardKube()
 	kube.nads["ns1/net-a"].Annotations = map[string]string{podnet.ResourceNameAnnotation: resource}
-	src := deviceinfo.DevicePluginFile(devDir, resource, vf)
+	src := podnet.DevicePluginInfoFile(devDir, resource, vf)
 	if err := os.MkdirAll(filepath.Dir(src), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +42,7 @@ func TestAddDeviceInfo(t *testing.T) {
 	file := filepath.Join(devDir, "cni", "ns1-net-a-c1_net1")
 	del := &fakeDelegates{}
 	var atAdd string
-	del.beforeAdd = func(_ store.Sandbox, a store.Attachment) {
+	del.beforeAdd = func(_ podnet.Sandbox, a podnet.Attachment) {
 		if a.Network != "ns1/net-a" {
 			return
 		}

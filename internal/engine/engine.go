@@ -10,13 +10,13 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net"
 	"time"
 
 	"github.com/containernetworking/cni/pkg/types"
 
-	"github.com/polynet-cni/polynet/internal/adapter/store"
 	"github.com/polynet-cni/polynet/internal/engine/attach"
 	"github.com/polynet-cni/polynet/internal/podnet"
 )
@@ -38,10 +38,10 @@ type Kubernetes interface {
 
 // Delegates runs one attachment's CNI configuration.
 type Delegates interface {
-	Add(ctx context.Context, sb store.Sandbox, a store.Attachment) (types.Result, error)
-	Del(ctx context.Context, sb store.Sandbox, a store.Attachment) error
+	Add(ctx context.Context, sb podnet.Sandbox, a podnet.Attachment) (types.Result, error)
+	Del(ctx context.Context, sb podnet.Sandbox, a podnet.Attachment) error
 	// Check runs CHECK; configurations older than 0.4.0, which have no CHECK, pass.
-	Check(ctx context.Context, sb store.Sandbox, a store.Attachment) error
+	Check(ctx context.Context, sb podnet.Sandbox, a podnet.Attachment) error
 	// Status runs STATUS of a network; configurations older than 1.1.0 pass.
 	Status(ctx context.Context, network string, config []byte) error
 	// GC runs GC of a network with the attachments of it that are still valid:
@@ -49,19 +49,45 @@ type Delegates interface {
 	// of version 1.1.0 and later get GC.
 	GC(ctx context.Context, network string, config []byte, valid []types.GCAttachment) error
 	// Cached lists the attachments in the delegates' result cache.
-	Cached() ([]CachedAttachment, error)
+	Cached() ([]podnet.CachedAttachment, error)
 	// RewriteDefaultRoutes edits the attachment's cached result so that it lists
 	// no default route of the families given (4, 6) and one via each gateway:
 	// CHECK and DEL then see the routes the pod really has.
-	RewriteDefaultRoutes(sb store.Sandbox, a store.Attachment, families []int, gateways []net.IP) error
+	RewriteDefaultRoutes(sb podnet.Sandbox, a podnet.Attachment, families []int, gateways []net.IP) error
 }
 
-// CachedAttachment is an entry of the delegates' result cache.
-type CachedAttachment struct {
-	Network     string
-	ContainerID string
-	IfName      string
-	Config      []byte
+// Records keeps each sandbox's record of its attachments, crash-safe (package
+// store on disk). A missing record is an error matching fs.ErrNotExist; one that
+// cannot be trusted is an error of the adapter's own that carries a CNI code.
+type Records interface {
+	// Lock takes the lock of all records: shared for the commands of one sandbox
+	// (which the caller serialises), exclusive for GC.
+	Lock(exclusive bool) (unlock func(), err error)
+	Save(rec *podnet.Record) error
+	Load(containerID string) (*podnet.Record, error)
+	Remove(containerID string) error
+	// List names the sandboxes that have records.
+	List() ([]string, error)
+	// LoadLegacy reads the cache file upstream Multus wrote for a sandbox, so a
+	// pod added before an upgrade is torn down exactly; RemoveLegacy deletes it.
+	LoadLegacy(containerID, ifName string) ([]podnet.Attachment, error)
+	RemoveLegacy(containerID string) error
+}
+
+// Files are the node's files the engine reads and writes besides its records
+// (package hostfiles).
+type Files interface {
+	// Exists returns nil when path exists: the readiness indicator's test.
+	Exists(path string) error
+	// CopyDeviceInfo copies a device plugin's device-info file to the
+	// attachment's own (D-4.2.1); a missing source is no error (D-4.1 MAY).
+	CopyDeviceInfo(src, dst string) error
+	// ReadDeviceInfo returns an attachment's device-info, compacted, or nil
+	// when it has no file (D-6.1.1).
+	ReadDeviceInfo(path string) (json.RawMessage, error)
+	// RemoveDeviceInfo deletes an attachment's device-info file; a missing one
+	// is no error.
+	RemoveDeviceInfo(path string) error
 }
 
 // Routes changes default routes inside a pod's network namespace; families are 4
@@ -96,7 +122,8 @@ type Engine struct {
 	Routes Routes
 	// Devices tells pods' allocated devices; nil when none can be known.
 	Devices attach.DeviceSource
-	Store   store.Store
+	Records Records
+	Files   Files
 	Log     *slog.Logger
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time

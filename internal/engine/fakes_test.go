@@ -12,6 +12,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 
+	"github.com/polynet-cni/polynet/internal/adapter/hostfiles"
 	"github.com/polynet-cni/polynet/internal/adapter/store"
 	"github.com/polynet-cni/polynet/internal/config"
 	"github.com/polynet-cni/polynet/internal/podnet"
@@ -112,16 +113,16 @@ type fakeDelegates struct {
 	addErr  map[string]error
 	delErr  map[string]error
 	// beforeAdd, when set, runs at the start of every ADD.
-	beforeAdd func(sb store.Sandbox, a store.Attachment)
+	beforeAdd func(sb podnet.Sandbox, a podnet.Attachment)
 
 	calls []delegateCall
-	added []store.Attachment
-	dels  []store.Attachment
+	added []podnet.Attachment
+	dels  []podnet.Attachment
 
 	checkErr  map[string]error
 	statusErr error
 	gcValid   map[string][]types.GCAttachment
-	cached    []CachedAttachment
+	cached    []podnet.CachedAttachment
 	rewrites  []string
 
 	// statusConfig is the configuration the last STATUS was given.
@@ -138,7 +139,7 @@ type fakeDelegates struct {
 	beforeCached func()
 }
 
-func (d *fakeDelegates) Add(_ context.Context, sb store.Sandbox, a store.Attachment) (types.Result, error) {
+func (d *fakeDelegates) Add(_ context.Context, sb podnet.Sandbox, a podnet.Attachment) (types.Result, error) {
 	if d.beforeAdd != nil {
 		d.beforeAdd(sb, a)
 	}
@@ -153,7 +154,7 @@ func (d *fakeDelegates) Add(_ context.Context, sb store.Sandbox, a store.Attachm
 	return defaultResult(len(d.added), a.IfName, sb.NetNS), nil
 }
 
-func (d *fakeDelegates) Del(_ context.Context, sb store.Sandbox, a store.Attachment) error {
+func (d *fakeDelegates) Del(_ context.Context, sb podnet.Sandbox, a podnet.Attachment) error {
 	d.calls = append(d.calls, delegateCall{"DEL", a.Network, a.IfName, sb.ContainerID, sb.NetNS})
 	d.dels = append(d.dels, a)
 	return d.delErr[a.Network]
@@ -190,7 +191,8 @@ var testNow = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 func newEngine(kube *fakeKube, del *fakeDelegates, conf *config.PluginConf) *Engine {
 	e := &Engine{
 		Delegates: del,
-		Store:     store.New(conf.CNIDir),
+		Records:   store.New(conf.CNIDir),
+		Files:     hostfiles.Files{},
 		Log:       slog.New(slog.DiscardHandler),
 		Now:       func() time.Time { return testNow },
 	}
@@ -273,7 +275,7 @@ func standardKube() *fakeKube {
 func (k *fakeKube) Ready(context.Context) error { return k.readyErr }
 
 // Check records a CHECK and fails as told by checkErr.
-func (d *fakeDelegates) Check(_ context.Context, sb store.Sandbox, a store.Attachment) error {
+func (d *fakeDelegates) Check(_ context.Context, sb podnet.Sandbox, a podnet.Attachment) error {
 	d.calls = append(d.calls, delegateCall{Op: "CHECK", Network: a.Network, IfName: a.IfName, ContainerID: sb.ContainerID, NetNS: sb.NetNS})
 	return d.checkErr[a.Network]
 }
@@ -300,7 +302,7 @@ func (d *fakeDelegates) GC(_ context.Context, network string, config []byte, val
 }
 
 // Cached returns the scripted cache entries, or cachedErr.
-func (d *fakeDelegates) Cached() ([]CachedAttachment, error) {
+func (d *fakeDelegates) Cached() ([]podnet.CachedAttachment, error) {
 	if d.beforeCached != nil {
 		d.beforeCached()
 	}
@@ -308,7 +310,7 @@ func (d *fakeDelegates) Cached() ([]CachedAttachment, error) {
 }
 
 // RewriteDefaultRoutes records the edit and fails as told by rewriteErr.
-func (d *fakeDelegates) RewriteDefaultRoutes(_ store.Sandbox, a store.Attachment, families []int, gateways []net.IP) error {
+func (d *fakeDelegates) RewriteDefaultRoutes(_ podnet.Sandbox, a podnet.Attachment, families []int, gateways []net.IP) error {
 	d.rewrites = append(d.rewrites, fmt.Sprintf("%s %v %v", a.IfName, families, gateways))
 	return d.rewriteErr
 }
@@ -343,3 +345,7 @@ func (f *fakeDevices) DeviceIDs(context.Context, podnet.PodRef) (map[string][]st
 	f.calls++
 	return f.ids, nil
 }
+
+// diskRecords is the engine's records as the store on disk, for tests that
+// corrupt a record file.
+func diskRecords(e *Engine) store.Store { return e.Records.(store.Store) }

@@ -5,14 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
-	"os"
 
 	"github.com/containernetworking/cni/pkg/types"
 
-	"github.com/polynet-cni/polynet/internal/adapter/store"
 	"github.com/polynet-cni/polynet/internal/config"
 	"github.com/polynet-cni/polynet/internal/engine/attach"
+	"github.com/polynet-cni/polynet/internal/podnet"
 	"github.com/polynet-cni/polynet/internal/request"
 )
 
@@ -31,7 +31,7 @@ import (
 // exclusively, ADDs share it, so a GC never meets an ADD half done.
 func (e *Engine) GC(ctx context.Context, req *request.Request, conf *config.PluginConf) error {
 	log := e.Log.With("command", "GC")
-	unlock, err := e.Store.Lock(true)
+	unlock, err := e.Records.Lock(true)
 	if err != nil {
 		return err
 	}
@@ -58,16 +58,16 @@ func (e *Engine) GC(ctx context.Context, req *request.Request, conf *config.Plug
 
 // collectStale tears down the sandboxes that are neither valid nor young, and
 // returns the records kept.
-func (e *Engine) collectStale(ctx context.Context, log *slog.Logger, conf *config.PluginConf, valid map[config.Attachment]bool, validSandbox map[string]bool) ([]*store.Record, []error) {
-	ids, err := e.Store.List()
+func (e *Engine) collectStale(ctx context.Context, log *slog.Logger, conf *config.PluginConf, valid map[config.Attachment]bool, validSandbox map[string]bool) ([]*podnet.Record, []error) {
+	ids, err := e.Records.List()
 	if err != nil {
 		return nil, []error{fmt.Errorf("listing attachment records: %w", err)}
 	}
-	var kept []*store.Record
+	var kept []*podnet.Record
 	var errs []error
 	for _, id := range ids {
-		rec, err := e.Store.Load(id)
-		if errors.Is(err, os.ErrNotExist) {
+		rec, err := e.Records.Load(id)
+		if errors.Is(err, fs.ErrNotExist) {
 			continue // a DEL removed it meanwhile
 		}
 		if err != nil {
@@ -82,13 +82,13 @@ func (e *Engine) collectStale(ctx context.Context, log *slog.Logger, conf *confi
 			kept = append(kept, rec)
 			continue
 		}
-		sb := store.Sandbox{ContainerID: rec.ContainerID, NetNS: rec.NetNS}
+		sb := podnet.Sandbox{ContainerID: rec.ContainerID, NetNS: rec.NetNS}
 		if failed := e.detach(ctx, log, sb, rec.Attachments); len(failed) > 0 {
 			kept = append(kept, rec)
 			errs = append(errs, &DetachError{ContainerID: rec.ContainerID, Failed: failed})
 			continue
 		}
-		if err := e.Store.Remove(id); err != nil {
+		if err := e.Records.Remove(id); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -100,7 +100,7 @@ func (e *Engine) collectStale(ctx context.Context, log *slog.Logger, conf *confi
 // networksToGC returns the configuration of every network worth a GC (the
 // cluster network, those of the kept records, those in the result cache) and,
 // per network, the attachments that are still valid.
-func (e *Engine) networksToGC(ctx context.Context, req *request.Request, conf *config.PluginConf, kept []*store.Record, validSandbox map[string]bool) (map[string][]byte, map[string][]types.GCAttachment, error) {
+func (e *Engine) networksToGC(ctx context.Context, req *request.Request, conf *config.PluginConf, kept []*podnet.Record, validSandbox map[string]bool) (map[string][]byte, map[string][]types.GCAttachment, error) {
 	networks := map[string][]byte{}
 	validBy := map[string][]types.GCAttachment{}
 	seen := map[string]bool{}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/polynet-cni/polynet/internal/adapter/store"
 	"github.com/polynet-cni/polynet/internal/config"
+	"github.com/polynet-cni/polynet/internal/podnet"
 	"github.com/polynet-cni/polynet/internal/request"
 )
 
@@ -26,7 +27,7 @@ const (
 
 // gcAttachments are the attachments of every record of the GC tests: the cluster
 // network, then net-a and net-b.
-var gcAttachments = []store.Attachment{
+var gcAttachments = []podnet.Attachment{
 	{Network: "cbr0", IfName: "eth0", Config: []byte(clusterDelegate), Default: true},
 	{Network: "ns1/net-a", IfName: "net1", Config: []byte(netAConfig)},
 	{Network: "ns1/net-b", IfName: "net2", Config: []byte(netBConfig)},
@@ -61,13 +62,13 @@ func gcConf(t *testing.T, dir string, valid ...string) *config.PluginConf {
 
 // saveRecord records a sandbox created age before the test clock, with
 // CNI_IFNAME eth0 and the given attachments.
-func saveRecord(t *testing.T, e *Engine, id string, age time.Duration, atts []store.Attachment) {
+func saveRecord(t *testing.T, e *Engine, id string, age time.Duration, atts []podnet.Attachment) {
 	t.Helper()
-	rec := &store.Record{
+	rec := &podnet.Record{
 		ContainerID: id, IfName: "eth0", NetNS: "/var/run/netns/" + id, CNIVersion: "1.0.0",
 		Created: testNow.Add(-age), Attachments: atts,
 	}
-	if err := e.Store.Save(rec); err != nil {
+	if err := e.Records.Save(rec); err != nil {
 		t.Fatalf("saving record %s: %v", id, err)
 	}
 }
@@ -75,7 +76,7 @@ func saveRecord(t *testing.T, e *Engine, id string, age time.Duration, atts []st
 // writeCorrupt writes an unreadable record for id.
 func writeCorrupt(t *testing.T, e *Engine, id string) {
 	t.Helper()
-	path := e.Store.Path(id)
+	path := diskRecords(e).Path(id)
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +87,7 @@ func writeCorrupt(t *testing.T, e *Engine, id string) {
 
 // hasRecord reports whether id's record file is still there.
 func hasRecord(e *Engine, id string) bool {
-	_, err := os.Stat(e.Store.Path(id))
+	_, err := os.Stat(diskRecords(e).Path(id))
 	return err == nil
 }
 
@@ -117,7 +118,7 @@ func (d *fakeDelegates) delsWithSandbox() []string {
 func TestGC(t *testing.T) {
 	dir := t.TempDir()
 	conf := gcConf(t, dir, "valid1/eth0", "broken/eth0")
-	del := &fakeDelegates{cached: []CachedAttachment{
+	del := &fakeDelegates{cached: []podnet.CachedAttachment{
 		{Network: "net-a", ContainerID: "valid1", IfName: "net1", Config: []byte(netAConfig)}, // also in its record
 		{Network: "net-a", ContainerID: "broken", IfName: "net1", Config: []byte(netAConfig)}, // valid, record unreadable
 		{Network: "net-b", ContainerID: "stale", IfName: "net2", Config: []byte(netBConfig)},  // invalid sandbox
@@ -338,7 +339,7 @@ func TestGCExcludesADDs(t *testing.T) {
 	acquired := make(chan struct{})
 	del.beforeCached = func() {
 		go func() {
-			unlock, err := e.Store.Lock(false)
+			unlock, err := e.Records.Lock(false)
 			if err == nil {
 				unlock()
 			}

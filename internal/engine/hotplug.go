@@ -4,14 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"io/fs"
 	"slices"
 
 	"github.com/containernetworking/cni/pkg/types"
 
-	"github.com/polynet-cni/polynet/internal/adapter/store"
 	"github.com/polynet-cni/polynet/internal/config"
 	"github.com/polynet-cni/polynet/internal/engine/attach"
+	"github.com/polynet-cni/polynet/internal/podnet"
 	"github.com/polynet-cni/polynet/internal/request"
 	"github.com/polynet-cni/polynet/internal/selection"
 )
@@ -32,30 +32,30 @@ func (e *Engine) DelegateAdd(ctx context.Context, req *request.Request, conf *co
 	if err != nil {
 		return nil, fmt.Errorf("pod %s: %w", req.Pod, err)
 	}
-	unlock, err := e.Store.Lock(false)
+	unlock, err := e.Records.Lock(false)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	rec, err := e.Store.Load(req.ContainerID)
+	rec, err := e.Records.Load(req.ContainerID)
 	switch {
-	case errors.Is(err, os.ErrNotExist):
-		rec = &store.Record{ContainerID: req.ContainerID, NetNS: req.NetNS, Pod: req.Pod, CNIVersion: conf.CNIVersion, Created: e.now().UTC()}
+	case errors.Is(err, fs.ErrNotExist):
+		rec = &podnet.Record{ContainerID: req.ContainerID, NetNS: req.NetNS, Pod: req.Pod, CNIVersion: conf.CNIVersion, Created: e.now().UTC()}
 	case err != nil:
 		return nil, err
 	}
-	if i := slices.IndexFunc(rec.Attachments, func(a store.Attachment) bool { return a.IfName == p.IfName }); i >= 0 {
+	if i := slices.IndexFunc(rec.Attachments, func(a podnet.Attachment) bool { return a.IfName == p.IfName }); i >= 0 {
 		return nil, &attach.InterfaceConflictError{Network: p.Network, IfName: p.IfName, Previous: rec.Attachments[i].Network}
 	}
 	rec.Attachments = append(rec.Attachments, p.Attachment)
-	if err := e.Store.Save(rec); err != nil {
+	if err := e.Records.Save(rec); err != nil {
 		return nil, err
 	}
-	sb := store.Sandbox{ContainerID: req.ContainerID, NetNS: req.NetNS}
+	sb := podnet.Sandbox{ContainerID: req.ContainerID, NetNS: req.NetNS}
 	res, err := e.Delegates.Add(ctx, sb, p.Attachment)
 	if err != nil {
 		aerr := &AttachError{Pod: req.Pod, Network: p.Network, IfName: p.IfName, Err: err}
-		if failed := e.detach(ctx, e.Log, sb, []store.Attachment{p.Attachment}); len(failed) > 0 {
+		if failed := e.detach(ctx, e.Log, sb, []podnet.Attachment{p.Attachment}); len(failed) > 0 {
 			aerr.Rollback = errors.Join(failed...)
 			return nil, aerr
 		}
@@ -70,14 +70,14 @@ func (e *Engine) DelegateDel(ctx context.Context, req *request.Request, conf *co
 	if err != nil {
 		return fmt.Errorf("pod %s: %w", req.Pod, err)
 	}
-	sb := store.Sandbox{ContainerID: req.ContainerID, NetNS: req.NetNS}
-	if rec, err := e.Store.Load(req.ContainerID); err == nil {
+	sb := podnet.Sandbox{ContainerID: req.ContainerID, NetNS: req.NetNS}
+	if rec, err := e.Records.Load(req.ContainerID); err == nil {
 		// The record's copy is what ADD ran; DEL gives the delegate the same.
-		if i := slices.IndexFunc(rec.Attachments, func(a store.Attachment) bool { return a.IfName == p.IfName }); i >= 0 {
+		if i := slices.IndexFunc(rec.Attachments, func(a podnet.Attachment) bool { return a.IfName == p.IfName }); i >= 0 {
 			p.Attachment = rec.Attachments[i]
 		}
 	}
-	if failed := e.detach(ctx, e.Log, sb, []store.Attachment{p.Attachment}); len(failed) > 0 {
+	if failed := e.detach(ctx, e.Log, sb, []podnet.Attachment{p.Attachment}); len(failed) > 0 {
 		return &DetachError{ContainerID: req.ContainerID, Failed: failed}
 	}
 	return e.forget(req.ContainerID, p.IfName)
@@ -86,16 +86,16 @@ func (e *Engine) DelegateDel(ctx context.Context, req *request.Request, conf *co
 // forget drops one attachment from a sandbox's record; the record goes with its
 // last attachment.
 func (e *Engine) forget(containerID, ifName string) error {
-	rec, err := e.Store.Load(containerID)
-	if errors.Is(err, os.ErrNotExist) {
+	rec, err := e.Records.Load(containerID)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	rec.Attachments = slices.DeleteFunc(rec.Attachments, func(a store.Attachment) bool { return a.IfName == ifName })
+	rec.Attachments = slices.DeleteFunc(rec.Attachments, func(a podnet.Attachment) bool { return a.IfName == ifName })
 	if len(rec.Attachments) == 0 {
-		return e.Store.Remove(containerID)
+		return e.Records.Remove(containerID)
 	}
-	return e.Store.Save(rec)
+	return e.Records.Save(rec)
 }

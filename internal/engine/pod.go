@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/polynet-cni/polynet/internal/config"
@@ -81,7 +80,7 @@ func (e *Engine) input(ctx context.Context, log *slog.Logger, req *request.Reque
 }
 
 // waitReady waits, bounded, for the readiness indicator file; ADD only.
-func waitReady(ctx context.Context, conf *config.PluginConf) error {
+func (e *Engine) waitReady(ctx context.Context, conf *config.PluginConf) error {
 	path := conf.ReadinessIndicatorFile
 	if path == "" {
 		return nil
@@ -89,7 +88,7 @@ func waitReady(ctx context.Context, conf *config.PluginConf) error {
 	timeout := conf.ReadinessIndicatorTimeout.Duration
 	deadline := time.Now().Add(timeout)
 	for {
-		if _, err := os.Stat(path); err == nil {
+		if e.Files.Exists(path) == nil {
 			return nil
 		}
 		if time.Now().After(deadline) {

@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"os"
 
 	"github.com/polynet-cni/polynet/internal/config"
 	"github.com/polynet-cni/polynet/internal/engine/attach"
@@ -17,7 +16,7 @@ import (
 // 50, "plugin not available"; a delegate's failure keeps its code.
 func (e *Engine) Status(ctx context.Context, req *request.Request, conf *config.PluginConf) error {
 	if path := conf.ReadinessIndicatorFile; path != "" {
-		if _, err := os.Stat(path); err != nil {
+		if err := e.Files.Exists(path); err != nil {
 			return &NotAvailableError{Reason: fmt.Sprintf("readiness indicator file %s: %v", path, err)}
 		}
 	}

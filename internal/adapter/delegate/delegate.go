@@ -13,8 +13,7 @@ import (
 	"github.com/containernetworking/cni/pkg/invoke"
 	"github.com/containernetworking/cni/pkg/types"
 
-	"github.com/polynet-cni/polynet/internal/adapter/store"
-	"github.com/polynet-cni/polynet/internal/engine"
+	"github.com/polynet-cni/polynet/internal/podnet"
 )
 
 // Runner executes delegates found in its plugin folders, caching results in its
@@ -50,7 +49,7 @@ func (r *Runner) cni() *libcni.CNIConfig {
 // prepare parses the attachment's configuration and builds libcni's runtime
 // arguments: the capability arguments go to plugins that declare them, as raw JSON
 // so numbers keep their exact form.
-func (r *Runner) prepare(op string, sb store.Sandbox, a store.Attachment) (*libcni.NetworkConfigList, *libcni.RuntimeConf, error) {
+func (r *Runner) prepare(op string, sb podnet.Sandbox, a podnet.Attachment) (*libcni.NetworkConfigList, *libcni.RuntimeConf, error) {
 	list, err := List(a.Config)
 	if err != nil {
 		return nil, nil, &Error{Op: op, Network: a.Network, Err: err}
@@ -70,7 +69,7 @@ func (r *Runner) prepare(op string, sb store.Sandbox, a store.Attachment) (*libc
 }
 
 // Add runs ADD and returns the delegate's result.
-func (r *Runner) Add(ctx context.Context, sb store.Sandbox, a store.Attachment) (types.Result, error) {
+func (r *Runner) Add(ctx context.Context, sb podnet.Sandbox, a podnet.Attachment) (types.Result, error) {
 	list, rt, err := r.prepare("add", sb, a)
 	if err != nil {
 		return nil, err
@@ -83,7 +82,7 @@ func (r *Runner) Add(ctx context.Context, sb store.Sandbox, a store.Attachment) 
 }
 
 // Del runs DEL, with the result cached by ADD as prevResult where libcni has it.
-func (r *Runner) Del(ctx context.Context, sb store.Sandbox, a store.Attachment) error {
+func (r *Runner) Del(ctx context.Context, sb podnet.Sandbox, a podnet.Attachment) error {
 	list, rt, err := r.prepare("del", sb, a)
 	if err != nil {
 		return err
@@ -95,7 +94,7 @@ func (r *Runner) Del(ctx context.Context, sb store.Sandbox, a store.Attachment) 
 }
 
 // Check runs CHECK against the result cached by ADD.
-func (r *Runner) Check(ctx context.Context, sb store.Sandbox, a store.Attachment) error {
+func (r *Runner) Check(ctx context.Context, sb podnet.Sandbox, a podnet.Attachment) error {
 	list, rt, err := r.prepare("check", sb, a)
 	if err != nil {
 		return err
@@ -110,7 +109,7 @@ func (r *Runner) Check(ctx context.Context, sb store.Sandbox, a store.Attachment
 }
 
 // CachedResult returns the result libcni cached for the attachment's ADD, or nil.
-func (r *Runner) CachedResult(sb store.Sandbox, a store.Attachment) (types.Result, error) {
+func (r *Runner) CachedResult(sb podnet.Sandbox, a podnet.Attachment) (types.Result, error) {
 	list, rt, err := r.prepare("cache", sb, a)
 	if err != nil {
 		return nil, err
@@ -119,14 +118,14 @@ func (r *Runner) CachedResult(sb store.Sandbox, a store.Attachment) (types.Resul
 }
 
 // Cached lists the attachments in the result cache.
-func (r *Runner) Cached() ([]engine.CachedAttachment, error) {
+func (r *Runner) Cached() ([]podnet.CachedAttachment, error) {
 	atts, err := r.cni().GetCachedAttachments("")
 	if err != nil {
 		return nil, err
 	}
-	out := make([]engine.CachedAttachment, 0, len(atts))
+	out := make([]podnet.CachedAttachment, 0, len(atts))
 	for _, a := range atts {
-		out = append(out, engine.CachedAttachment{Network: a.Network, ContainerID: a.ContainerID, IfName: a.IfName, Config: a.Config})
+		out = append(out, podnet.CachedAttachment{Network: a.Network, ContainerID: a.ContainerID, IfName: a.IfName, Config: a.Config})
 	}
 	return out, nil
 }

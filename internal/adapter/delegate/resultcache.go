@@ -8,14 +8,14 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/polynet-cni/polynet/internal/adapter/store"
 	"github.com/polynet-cni/polynet/internal/atomicfile"
+	"github.com/polynet-cni/polynet/internal/podnet"
 )
 
 // cacheFile is where libcni caches an attachment's result: <cache>/results/
 // <network>-<container>-<ifname>. libcni has no API to change a cached result, so
 // RewriteDefaultRoutes edits this file in place of one.
-func (r *Runner) cacheFile(sb store.Sandbox, a store.Attachment) (string, error) {
+func (r *Runner) cacheFile(sb podnet.Sandbox, a podnet.Attachment) (string, error) {
 	list, err := List(a.Config)
 	if err != nil {
 		return "", err
@@ -27,7 +27,7 @@ func (r *Runner) cacheFile(sb store.Sandbox, a store.Attachment) (string, error)
 // given families (4, 6) go, and one default route via each gateway comes. Results
 // of 0.3.0 and later keep routes in "routes"; 0.1.0 and 0.2.0 in "ip4"/"ip6".
 // The file is replaced atomically.
-func (r *Runner) RewriteDefaultRoutes(sb store.Sandbox, a store.Attachment, families []int, gateways []net.IP) error {
+func (r *Runner) RewriteDefaultRoutes(sb podnet.Sandbox, a podnet.Attachment, families []int, gateways []net.IP) error {
 	path, err := r.cacheFile(sb, a)
 	if err != nil {
 		return err

@@ -11,7 +11,7 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/polynet-cni/polynet/internal/adapter/store"
+	"github.com/polynet-cni/polynet/internal/podnet"
 )
 
 // Routes as libcni caches them: compact JSON. otherRoute carries keys the edit
@@ -32,10 +32,10 @@ var (
 
 // cacheSandbox and the attachment of the tests: network "mynet", container c1,
 // interface net1, so libcni's cache file is results/mynet-c1-net1.
-var cacheSandbox = store.Sandbox{ContainerID: "c1", NetNS: "/var/run/netns/c1"}
+var cacheSandbox = podnet.Sandbox{ContainerID: "c1", NetNS: "/var/run/netns/c1"}
 
-func cacheAttachment(cniVersion string) store.Attachment {
-	return store.Attachment{
+func cacheAttachment(cniVersion string) podnet.Attachment {
+	return podnet.Attachment{
 		Network: "ns1/mynet",
 		IfName:  "net1",
 		Config:  []byte(`{"cniVersion":"` + cniVersion + `","name":"mynet","type":"macvlan","master":"eth1"}`),
@@ -44,7 +44,7 @@ func cacheAttachment(cniVersion string) store.Attachment {
 
 // writeCache writes a libcni cache entry (kind cniCacheV1) holding result for the
 // attachment, with every other key libcni writes, and returns its path.
-func writeCache(t *testing.T, cacheDir string, a store.Attachment, result string) string {
+func writeCache(t *testing.T, cacheDir string, a podnet.Attachment, result string) string {
 	t.Helper()
 	entry := map[string]any{
 		"kind":           "cniCacheV1",
@@ -405,7 +405,7 @@ func TestRewriteDefaultRoutesErrors(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			a := store.Attachment{Network: "ns1/mynet", IfName: "net1", Config: []byte(tt.config)}
+			a := podnet.Attachment{Network: "ns1/mynet", IfName: "net1", Config: []byte(tt.config)}
 			r := &Runner{CacheDir: cacheDir}
 			if err := r.RewriteDefaultRoutes(cacheSandbox, a, []int{4}, []net.IP{gw4}); err == nil {
 				t.Error("RewriteDefaultRoutes succeeded, want an error")

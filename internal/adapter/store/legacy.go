@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"github.com/polynet-cni/polynet/internal/podnet"
 )
 
 // LegacyDelegate is one entry of upstream Multus's per-sandbox cache,
@@ -35,7 +37,7 @@ func (s Store) legacyPath(containerID string) string {
 // device go along as capability arguments, as upstream passed them. A missing
 // file is an error satisfying errors.Is(err, os.ErrNotExist); a damaged one is a
 // *CorruptError.
-func (s Store) LoadLegacy(containerID, ifName string) ([]Attachment, error) {
+func (s Store) LoadLegacy(containerID, ifName string) ([]podnet.Attachment, error) {
 	path := s.legacyPath(containerID)
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -45,12 +47,12 @@ func (s Store) LoadLegacy(containerID, ifName string) ([]Attachment, error) {
 	if err := json.Unmarshal(data, &delegates); err != nil {
 		return nil, &CorruptError{Path: path, Reason: "upstream cache does not decode: " + err.Error()}
 	}
-	atts := make([]Attachment, 0, len(delegates))
+	atts := make([]podnet.Attachment, 0, len(delegates))
 	for i, d := range delegates {
 		if len(d.Bytes) == 0 {
 			return nil, &CorruptError{Path: path, Reason: fmt.Sprintf("upstream cache entry %d has no configuration", i)}
 		}
-		a := Attachment{Network: d.Name, Config: d.Bytes, Default: i == 0, IfName: d.IfnameRequest}
+		a := podnet.Attachment{Network: d.Name, Config: d.Bytes, Default: i == 0, IfName: d.IfnameRequest}
 		switch {
 		case i == 0:
 			a.IfName = ifName

@@ -19,7 +19,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/polynet-cni/polynet/internal/atomicfile"
 	"github.com/polynet-cni/polynet/internal/cnicode"
@@ -32,50 +31,6 @@ const FormatVersion = 1
 // subdir holds the records inside cniDir; upstream keeps its own, differently
 // shaped cache files directly in cniDir, so the two never collide.
 const subdir = "attachments"
-
-// Sandbox is the pod sandbox attachments are made in.
-type Sandbox struct {
-	ContainerID string
-	// NetNS may be empty on DEL, when the sandbox is gone.
-	NetNS string
-}
-
-// Attachment is one attachment of a sandbox, as executed.
-type Attachment struct {
-	// Network is the attachment's name in status and events: "namespace/name" of
-	// a NAD, or the name of an on-disk or inline configuration.
-	Network string `json:"network"`
-	IfName  string `json:"ifName"`
-	// Config holds the exact bytes of the delegate configuration (a conf or a
-	// conflist) that ran, after every injection.
-	Config []byte `json:"config"`
-	// Default marks the cluster-wide default network.
-	Default bool `json:"default,omitempty"`
-	// CapabilityArgs are the runtimeConfig values given to the delegate, as raw
-	// JSON so numbers keep their exact form.
-	CapabilityArgs map[string]json.RawMessage `json:"capabilityArgs,omitempty"`
-	// CNIArgs are the CNI_ARGS given to the delegate.
-	CNIArgs [][2]string `json:"cniArgs,omitempty"`
-	// DeviceInfoFile is the per-attachment device-info file, removed on DEL.
-	DeviceInfoFile string `json:"deviceInfoFile,omitempty"`
-}
-
-// Record is every attachment of one sandbox.
-type Record struct {
-	Version     int    `json:"version"`
-	ContainerID string `json:"containerID"`
-	// IfName is the runtime's CNI_IFNAME: with the container ID it names the
-	// runtime's attachment, as GC's valid-attachments list does.
-	IfName string        `json:"ifName"`
-	NetNS  string        `json:"netns,omitempty"`
-	Pod    podnet.PodRef `json:"pod"`
-	// CNIVersion is the meta-plugin's own configured version.
-	CNIVersion  string       `json:"cniVersion"`
-	Created     time.Time    `json:"created"`
-	Attachments []Attachment `json:"attachments"`
-	// Checksum is the SHA-256 of the record encoded with an empty Checksum.
-	Checksum string `json:"checksum"`
-}
 
 // CorruptError says a record exists but cannot be trusted.
 type CorruptError struct {
@@ -103,7 +58,7 @@ func (s Store) Path(containerID string) string {
 // Save writes the record atomically: temp file in the same folder, fsync, rename,
 // fsync of the folder. The folder is private (0700), the file 0600: records hold
 // delegate configurations, which may carry credentials.
-func (s Store) Save(r *Record) error {
+func (s Store) Save(r *podnet.Record) error {
 	r.Version = FormatVersion
 	data, err := encode(r)
 	if err != nil {
@@ -120,7 +75,7 @@ func (s Store) Save(r *Record) error {
 
 // Load reads one sandbox's record. A missing record is an error satisfying
 // errors.Is(err, os.ErrNotExist); a corrupt one is a *CorruptError.
-func (s Store) Load(containerID string) (*Record, error) {
+func (s Store) Load(containerID string) (*podnet.Record, error) {
 	path := s.Path(containerID)
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -169,8 +124,8 @@ func (s Store) List() ([]string, error) {
 }
 
 // Decode parses and verifies a record.
-func Decode(data []byte) (*Record, error) {
-	var r Record
+func Decode(data []byte) (*podnet.Record, error) {
+	var r podnet.Record
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&r); err != nil {
@@ -201,7 +156,7 @@ func Decode(data []byte) (*Record, error) {
 	return &r, nil
 }
 
-func encode(r *Record) ([]byte, error) {
+func encode(r *podnet.Record) ([]byte, error) {
 	sum, err := checksum(r)
 	if err != nil {
 		return nil, err
@@ -211,7 +166,7 @@ func encode(r *Record) ([]byte, error) {
 }
 
 // checksum hashes the record with an empty Checksum field.
-func checksum(r *Record) (string, error) {
+func checksum(r *podnet.Record) (string, error) {
 	c := *r
 	c.Checksum = ""
 	data, err := json.Marshal(&c)

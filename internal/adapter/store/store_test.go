@@ -14,14 +14,14 @@ import (
 	"github.com/polynet-cni/polynet/internal/podnet"
 )
 
-func sample(id string) *Record {
-	return &Record{
+func sample(id string) *podnet.Record {
+	return &podnet.Record{
 		ContainerID: id,
 		NetNS:       "/var/run/netns/x",
 		Pod:         podnet.PodRef{Namespace: "ns1", Name: "pod-1", UID: "u-1"},
 		CNIVersion:  "1.0.0",
 		Created:     time.Date(2026, 11, 30, 1, 2, 3, 0, time.UTC),
-		Attachments: []Attachment{
+		Attachments: []podnet.Attachment{
 			{Network: "cbr0", IfName: "eth0", Default: true, Config: []byte(`{"cniVersion":"1.0.0","name":"cbr0","plugins":[{"type":"bridge"}]}`)},
 			{
 				Network: "ns1/macvlan", IfName: "net1",
@@ -184,7 +184,7 @@ func TestLoadLegacy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Attachment{
+	want := []podnet.Attachment{
 		{Network: "cbr0", IfName: "eth0", Default: true, Config: []byte(`{"type":"bridge"}`)},
 		{Network: "ns/a", IfName: "net1", Config: []byte(`{"type":"macvlan"}`), CapabilityArgs: map[string]json.RawMessage{
 			"mac": json.RawMessage(`"c2:00:00:00:00:01"`), "ips": json.RawMessage(`["10.1.1.1/24"]`)}},

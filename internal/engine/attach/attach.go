@@ -16,7 +16,6 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/polynet-cni/polynet/internal/adapter/store"
 	"github.com/polynet-cni/polynet/internal/config"
 	"github.com/polynet-cni/polynet/internal/podnet"
 	"github.com/polynet-cni/polynet/internal/request"
@@ -31,7 +30,7 @@ type NADGetter interface {
 
 // Planned is one attachment to make.
 type Planned struct {
-	store.Attachment
+	podnet.Attachment
 	// Selection is the annotation element that asked for it; nil for the cluster
 	// network and the configured default networks.
 	Selection *selection.Element
@@ -178,7 +177,7 @@ func inline(in Input, i int, raw json.RawMessage) (Planned, error) {
 	if err != nil {
 		return Planned{}, &ConfigError{Network: name, Source: "the plugin config", Err: err}
 	}
-	return Planned{Attachment: store.Attachment{Network: name, Config: cfg}}, nil
+	return Planned{Attachment: podnet.Attachment{Network: name, Config: cfg}}, nil
 }
 
 // selected resolves one annotation element.
@@ -254,7 +253,7 @@ func Single(in Input, cfg []byte, sel *selection.Element, ifName string) (Planne
 	if cfg, err = checked(cfg, "", in.Conf.CNIVersion); err != nil {
 		return Planned{}, &ConfigError{Network: name, Source: "the request", Err: err}
 	}
-	p := Planned{Attachment: store.Attachment{Network: name, Config: cfg, IfName: ifName}, Selection: sel}
+	p := Planned{Attachment: podnet.Attachment{Network: name, Config: cfg, IfName: ifName}, Selection: sel}
 	if sel != nil {
 		if p.Config, err = mergeCNIArgs(p.Config, sel.CNIArgs); err != nil {
 			return Planned{}, &ConfigError{Network: name, Source: "cni-args", Err: err}

@@ -8,7 +8,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/polynet-cni/polynet/internal/adapter/store"
+	"github.com/polynet-cni/polynet/internal/podnet"
 )
 
 // chainName is what a network or chain name must look like to name a folder:
@@ -111,5 +111,5 @@ func auxiliaryChain(in Input) (*Planned, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Planned{Attachment: store.Attachment{Network: name, Config: cfg}, Auxiliary: true}, nil
+	return &Planned{Attachment: podnet.Attachment{Network: name, Config: cfg}, Auxiliary: true}, nil
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/polynet-cni/polynet/internal/adapter/deviceinfo"
 	"github.com/polynet-cni/polynet/internal/podnet"
 )
 
@@ -90,7 +89,7 @@ func podDevices(ctx context.Context, in Input) (map[string][]string, error) {
 func assignDeviceInfoFiles(in Input, planned []Planned) error {
 	for i := range planned {
 		p := &planned[i]
-		declared, err := declares(p.Config, deviceinfo.Capability)
+		declared, err := declares(p.Config, podnet.DeviceInfoCapability)
 		if err != nil {
 			return &ConfigError{Network: p.Network, Source: "capabilities", Err: err}
 		}
@@ -101,12 +100,12 @@ func assignDeviceInfoFiles(in Input, planned []Planned) error {
 		if p.NAD != nil {
 			ns, name = p.NAD.Namespace, p.NAD.Name
 		}
-		p.DeviceInfoFile = deviceinfo.AttachmentFile(in.Conf.DeviceInfoDir, ns, name, in.Req.ContainerID, p.IfName)
+		p.DeviceInfoFile = podnet.AttachmentInfoFile(in.Conf.DeviceInfoDir, ns, name, in.Req.ContainerID, p.IfName)
 		if p.Resource != "" {
-			p.DeviceInfoSource = deviceinfo.DevicePluginFile(in.Conf.DeviceInfoDir, p.Resource, p.DeviceID)
+			p.DeviceInfoSource = podnet.DevicePluginInfoFile(in.Conf.DeviceInfoDir, p.Resource, p.DeviceID)
 		}
 		if declared {
-			p.CapabilityArgs = withArg(p.CapabilityArgs, deviceinfo.Capability, p.DeviceInfoFile)
+			p.CapabilityArgs = withArg(p.CapabilityArgs, podnet.DeviceInfoCapability, p.DeviceInfoFile)
 		}
 	}
 	return nil

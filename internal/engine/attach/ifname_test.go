@@ -6,7 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/polynet-cni/polynet/internal/adapter/store"
+	"github.com/polynet-cni/polynet/internal/podnet"
 	"github.com/polynet-cni/polynet/internal/selection"
 )
 
@@ -21,7 +21,7 @@ func TestNameInterfaces(t *testing.T) {
 	plan := func(specs ...string) []Planned {
 		var out []Planned
 		for i, s := range specs {
-			p := Planned{Attachment: store.Attachment{Network: "n" + string(rune('0'+i))}}
+			p := Planned{Attachment: podnet.Attachment{Network: "n" + string(rune('0'+i))}}
 			switch {
 			case s == "sel":
 				p.Selection = &selection.Element{Namespace: "ns1", Name: p.Network}

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/polynet-cni/polynet/internal/adapter/store"
 	"github.com/polynet-cni/polynet/internal/config"
 	"github.com/polynet-cni/polynet/internal/podnet"
 )
@@ -49,7 +48,7 @@ func fromNAD(ctx context.Context, in Input, namespace, name string) (Planned, er
 	if cfg, err = checked(cfg, name, in.Conf.CNIVersion); err != nil {
 		return Planned{}, &ConfigError{Network: ref, Source: source, Err: err}
 	}
-	return Planned{Attachment: store.Attachment{Network: ref, Config: cfg}, NAD: nad}, nil
+	return Planned{Attachment: podnet.Attachment{Network: ref, Config: cfg}, NAD: nad}, nil
 }
 
 // checked injects the name and version a configuration lacks and validates it.
@@ -123,7 +122,7 @@ func fromBytes(in Input, ref, path string, cfg []byte) (Planned, error) {
 	if name == "" {
 		return Planned{}, &ConfigError{Network: ref, Source: path, Err: errors.New("the configuration has no name")}
 	}
-	return Planned{Attachment: store.Attachment{Network: name, Config: cfg}}, nil
+	return Planned{Attachment: podnet.Attachment{Network: name, Config: cfg}}, nil
 }
 
 // onDiskByName finds the configuration named name in dir: conflists first, then

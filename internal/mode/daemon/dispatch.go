@@ -11,12 +11,10 @@ import (
 
 	"github.com/polynet-cni/polynet/internal/adapter/apicache"
 	"github.com/polynet-cni/polynet/internal/adapter/delegate"
-	"github.com/polynet-cni/polynet/internal/adapter/netnsroute"
-	"github.com/polynet-cni/polynet/internal/adapter/podresources"
-	"github.com/polynet-cni/polynet/internal/adapter/store"
 	"github.com/polynet-cni/polynet/internal/config"
 	"github.com/polynet-cni/polynet/internal/engine"
 	"github.com/polynet-cni/polynet/internal/metrics"
+	"github.com/polynet-cni/polynet/internal/mode/nodeengine"
 	"github.com/polynet-cni/polynet/internal/mode/socketapi"
 	"github.com/polynet-cni/polynet/internal/request"
 	"github.com/polynet-cni/polynet/internal/selection"
@@ -53,17 +51,14 @@ func (d *dispatcher) prepare(r *socketapi.Request) (*request.Request, *config.Pl
 }
 
 func (d *dispatcher) engine(conf *config.PluginConf, req *request.Request) *engine.Engine {
-	return &engine.Engine{
+	return nodeengine.New(conf, req, nodeengine.Options{
 		Kube: d.kube,
-		Delegates: instrumented{
-			Runner:  &delegate.Runner{Path: append(conf.BinDirs(), req.Path...), CacheDir: conf.CNIDir, Exec: d.exec},
-			metrics: d.metrics,
+		Exec: d.exec,
+		Instrument: func(r *delegate.Runner) engine.Delegates {
+			return instrumented{Runner: r, metrics: d.metrics}
 		},
-		Routes:  netnsroute.Editor{},
-		Devices: podresources.Source{Socket: conf.PodResourcesSocket, Checkpoint: conf.KubeletCheckpoint, Timeout: conf.APITimeout.Duration},
-		Store:   store.New(conf.CNIDir),
-		Log:     d.log,
-	}
+		Log: d.log,
+	})
 }
 
 // CNI runs a command for the shim. Commands on one sandbox are serialised (R-7.3:

@@ -8,8 +8,8 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/polynet-cni/polynet/internal/adapter/delegate"
-	"github.com/polynet-cni/polynet/internal/adapter/store"
 	"github.com/polynet-cni/polynet/internal/metrics"
+	"github.com/polynet-cni/polynet/internal/podnet"
 )
 
 // instrumented measures each attachment's delegate calls: latency per command and
@@ -36,21 +36,21 @@ func (i instrumented) observe(command, network string, start time.Time, err erro
 	}
 }
 
-func (i instrumented) Add(ctx context.Context, sb store.Sandbox, a store.Attachment) (types.Result, error) {
+func (i instrumented) Add(ctx context.Context, sb podnet.Sandbox, a podnet.Attachment) (types.Result, error) {
 	start := time.Now()
 	res, err := i.Runner.Add(ctx, sb, a)
 	i.observe("ADD", a.Network, start, err)
 	return res, err
 }
 
-func (i instrumented) Del(ctx context.Context, sb store.Sandbox, a store.Attachment) error {
+func (i instrumented) Del(ctx context.Context, sb podnet.Sandbox, a podnet.Attachment) error {
 	start := time.Now()
 	err := i.Runner.Del(ctx, sb, a)
 	i.observe("DEL", a.Network, start, err)
 	return err
 }
 
-func (i instrumented) Check(ctx context.Context, sb store.Sandbox, a store.Attachment) error {
+func (i instrumented) Check(ctx context.Context, sb podnet.Sandbox, a podnet.Attachment) error {
 	start := time.Now()
 	err := i.Runner.Check(ctx, sb, a)
 	i.observe("CHECK", a.Network, start, err)

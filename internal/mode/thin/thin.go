@@ -11,13 +11,9 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/polynet-cni/polynet/internal/adapter/delegate"
-	"github.com/polynet-cni/polynet/internal/adapter/netnsroute"
-	"github.com/polynet-cni/polynet/internal/adapter/podresources"
-	"github.com/polynet-cni/polynet/internal/adapter/store"
 	"github.com/polynet-cni/polynet/internal/config"
-	"github.com/polynet-cni/polynet/internal/engine"
 	"github.com/polynet-cni/polynet/internal/logging"
+	"github.com/polynet-cni/polynet/internal/mode/nodeengine"
 	"github.com/polynet-cni/polynet/internal/request"
 )
 
@@ -39,17 +35,11 @@ func (h Handler) Handle(ctx context.Context, command string, stdin []byte, geten
 	}
 	log, closeLog := h.logger(conf)
 	defer closeLog()
-	eng := &engine.Engine{
-		Delegates: &delegate.Runner{Path: append(conf.BinDirs(), req.Path...), CacheDir: conf.CNIDir},
-		Routes:    netnsroute.Editor{},
-		Devices:   podresources.Source{Socket: conf.PodResourcesSocket, Checkpoint: conf.KubeletCheckpoint, Timeout: conf.APITimeout.Duration},
-		Store:     store.New(conf.CNIDir),
-		Log:       log,
-	}
+	o := nodeengine.Options{Log: log}
 	if k := newLazyKube(conf, getenv); k != nil {
-		eng.Kube = k
+		o.Kube = k
 	}
-	return eng.Handle(ctx, req, conf)
+	return nodeengine.New(conf, req, o).Handle(ctx, req, conf)
 }
 
 // logger builds the request's logger from the configuration. A log file that

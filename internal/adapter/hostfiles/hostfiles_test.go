@@ -1,4 +1,4 @@
-package deviceinfo
+package hostfiles
 
 import (
 	"errors"
@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/polynet-cni/polynet/internal/podnet"
 )
 
 // deviceInfo is a device-info map as a device plugin writes it (D-4.0), with
@@ -17,51 +19,6 @@ const deviceInfo = `{
   "pci": { "pci-address": "0000:03:00.1" }
 }`
 
-// TestPathHelpers proves the file names of D-4.1 and D-4.2: the device plugin's
-// file is <dir>/dp/<resource>-<deviceID>-device.json with "/" in the resource
-// replaced by "-", and the attachment's file is
-// <dir>/cni/<namespace>-<network>-<containerID>_<ifname>, upstream's unique
-// name, with "/" in any part replaced so it stays one file of the folder.
-func TestPathHelpers(t *testing.T) {
-	tests := []struct {
-		name string
-		got  string
-		want string
-	}{
-		{
-			name: "D-4.1 device plugin file, slash in resource replaced",
-			got:  DevicePluginFile("/run/devinfo", "intel.com/sriov_netdevice", "0000:03:00.1"),
-			want: "/run/devinfo/dp/intel.com-sriov_netdevice-0000:03:00.1-device.json",
-		},
-		{
-			name: "D-4.1 device plugin file, every slash replaced",
-			got:  DevicePluginFile("/run/devinfo", "a/b/c", "7"),
-			want: "/run/devinfo/dp/a-b-c-7-device.json",
-		},
-		{
-			name: "D-4.2.1 attachment file of a NAD",
-			got:  AttachmentFile("/run/devinfo", "ns1", "sriov-net", "c1", "net1"),
-			want: "/run/devinfo/cni/ns1-sriov-net-c1_net1",
-		},
-		{
-			name: "D-4.2.1 attachment file without namespace, network with a slash",
-			got:  AttachmentFile("/run/devinfo", "", "kube-system/cluster", "c1", "eth0"),
-			want: "/run/devinfo/cni/-kube-system-cluster-c1_eth0",
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if tt.got != tt.want {
-				t.Errorf("path = %q, want %q", tt.got, tt.want)
-			}
-		})
-	}
-}
-
-// TestCopy proves D-4.2.1: Copy creates the attachment file's folder and copies
-// the device plugin's file byte for byte; a missing source is not an error (a
-// device plugin MAY write no file, D-4.1) and creates nothing; a source that is
-// not JSON (D-4.0) is an error and creates nothing.
 func TestCopy(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -75,7 +32,7 @@ func TestCopy(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			src := DevicePluginFile(dir, "intel.com/sriov", "0000:03:00.1")
+			src := podnet.DevicePluginInfoFile(dir, "intel.com/sriov", "0000:03:00.1")
 			if tt.source != nil {
 				if err := os.MkdirAll(filepath.Dir(src), 0o755); err != nil {
 					t.Fatal(err)
@@ -84,8 +41,8 @@ func TestCopy(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			dst := AttachmentFile(dir, "ns1", "sriov", "c1", "net1")
-			err := Copy(src, dst)
+			dst := podnet.AttachmentInfoFile(dir, "ns1", "sriov", "c1", "net1")
+			err := (Files{}).CopyDeviceInfo(src, dst)
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("Copy error = %v, want error %v", err, tt.wantErr)
 			}
@@ -122,7 +79,7 @@ func TestCopyOverwrites(t *testing.T) {
 		if err := os.WriteFile(src, []byte(content), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if err := Copy(src, dst); err != nil {
+		if err := (Files{}).CopyDeviceInfo(src, dst); err != nil {
 			t.Fatalf("Copy: %v", err)
 		}
 		got, err := os.ReadFile(dst)
@@ -166,7 +123,7 @@ func TestRead(t *testing.T) {
 			if tt.empty {
 				path = ""
 			}
-			got, err := Read(path)
+			got, err := (Files{}).ReadDeviceInfo(path)
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("Read error = %v, want error %v", err, tt.wantErr)
 			}
@@ -210,7 +167,7 @@ func TestRemove(t *testing.T) {
 			if tt.empty {
 				path = ""
 			}
-			if err := Remove(path); err != nil {
+			if err := (Files{}).RemoveDeviceInfo(path); err != nil {
 				t.Fatalf("Remove: %v", err)
 			}
 			if path == "" {

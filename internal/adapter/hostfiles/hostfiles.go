@@ -1,0 +1,82 @@
+// Package hostfiles is the engine's adapter to the node's files other than its
+// attachment records: the readiness indicator file, and the files of the NPWG
+// device-info specification v1.1.0. A device plugin describes each device it hands
+// out in a file (D-4.1); the meta-plugin copies it to a file of the attachment's
+// own (D-4.2, D-4.2.1), reports its content in network-status (D-6.1.1) and
+// deletes it on DEL (D-4.2.1). The files' names are the specification's rules,
+// in package podnet, which planning uses without touching the disk.
+package hostfiles
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/polynet-cni/polynet/internal/atomicfile"
+)
+
+// Files implements the engine's Files port on the node's file system.
+type Files struct{}
+
+// Exists returns nil when path exists, the readiness indicator's test.
+func (Files) Exists(path string) error {
+	_, err := os.Stat(path)
+	return err
+}
+
+// CopyDeviceInfo copies the device plugin's file to the attachment's, creating the folder
+// (D-4.2.1 MUST). A missing source is not an error: a device plugin MAY write no
+// file (D-4.1), and the delegates may write the attachment's file themselves.
+func (Files) CopyDeviceInfo(src, dst string) error {
+	data, err := os.ReadFile(src)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("device-info file: %w", err)
+	}
+	if !json.Valid(data) {
+		return fmt.Errorf("device-info file %s is not JSON", src)
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return fmt.Errorf("device-info folder: %w", err)
+	}
+	if err := atomicfile.Write(dst, data, 0o644); err != nil {
+		return fmt.Errorf("device-info file: %w", err)
+	}
+	return nil
+}
+
+// ReadDeviceInfo returns the attachment file's device-info map, compacted, or nil when the
+// file does not exist (D-6.1.1).
+func (Files) ReadDeviceInfo(path string) (json.RawMessage, error) {
+	if path == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, data); err != nil {
+		return nil, fmt.Errorf("device-info file %s: %w", path, err)
+	}
+	return buf.Bytes(), nil
+}
+
+// RemoveDeviceInfo deletes the attachment's file (D-4.2.1); a missing file is fine.
+func (Files) RemoveDeviceInfo(path string) error {
+	if path == "" {
+		return nil
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
