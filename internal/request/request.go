@@ -36,8 +36,6 @@ type Request struct {
 	Args Args
 	// Pod is named by K8S_POD_NAMESPACE, K8S_POD_NAME and K8S_POD_UID.
 	Pod podnet.PodRef
-	// InfraContainerID is K8S_POD_INFRA_CONTAINER_ID.
-	InfraContainerID string
 	// Config is the stdin configuration, exactly as received.
 	Config []byte
 }
@@ -98,7 +96,6 @@ func FromEnv(command string, getenv func(string) string, stdin []byte) (*Request
 	r.Pod.Namespace, _ = args.Get("K8S_POD_NAMESPACE")
 	r.Pod.Name, _ = args.Get("K8S_POD_NAME")
 	r.Pod.UID, _ = args.Get("K8S_POD_UID")
-	r.InfraContainerID, _ = args.Get("K8S_POD_INFRA_CONTAINER_ID")
 	return r, nil
 }
 

@@ -36,9 +36,8 @@ func TestFromEnv(t *testing.T) {
 		Path: []string{"/opt/cni/bin", "/usr/lib/cni"},
 		Args: Args{{"IgnoreUnknown", "1"}, {"K8S_POD_NAMESPACE", "ns1"}, {"K8S_POD_NAME", "pod-1"},
 			{"K8S_POD_INFRA_CONTAINER_ID", "abc123"}, {"K8S_POD_UID", "u-1"}, {"X", "a=b"}},
-		Pod:              podnet.PodRef{Namespace: "ns1", Name: "pod-1", UID: "u-1"},
-		InfraContainerID: "abc123",
-		Config:           []byte("{}"),
+		Pod:    podnet.PodRef{Namespace: "ns1", Name: "pod-1", UID: "u-1"},
+		Config: []byte("{}"),
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("request (-want +got):\n%s", diff)

@@ -108,15 +108,6 @@ func (r *Runner) Check(ctx context.Context, sb podnet.Sandbox, a podnet.Attachme
 	return nil
 }
 
-// CachedResult returns the result libcni cached for the attachment's ADD, or nil.
-func (r *Runner) CachedResult(sb podnet.Sandbox, a podnet.Attachment) (types.Result, error) {
-	list, rt, err := r.prepare("cache", sb, a)
-	if err != nil {
-		return nil, err
-	}
-	return r.cni().GetNetworkListCachedResult(list, rt)
-}
-
 // Cached lists the attachments in the result cache.
 func (r *Runner) Cached() ([]podnet.CachedAttachment, error) {
 	atts, err := r.cni().GetCachedAttachments("")

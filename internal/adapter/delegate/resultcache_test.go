@@ -308,9 +308,13 @@ func TestRewriteDefaultRoutesLibcniReadsBack(t *testing.T) {
 	if err := r.RewriteDefaultRoutes(cacheSandbox, a, []int{4}, []net.IP{gw4}); err != nil {
 		t.Fatalf("RewriteDefaultRoutes: %v", err)
 	}
-	res, err := r.CachedResult(cacheSandbox, a)
+	list, rt, err := r.prepare("check", cacheSandbox, a)
 	if err != nil {
-		t.Fatalf("CachedResult: %v", err)
+		t.Fatal(err)
+	}
+	res, err := r.cni().GetNetworkListCachedResult(list, rt)
+	if err != nil {
+		t.Fatalf("GetNetworkListCachedResult: %v", err)
 	}
 	if res == nil {
 		t.Fatal("libcni finds no cached result after the edit")

@@ -105,12 +105,10 @@ func serve(ctx context.Context, conf *config.DaemonConf, log *slog.Logger, reg *
 		_ = srv.Shutdown(context.Background())
 		return err
 	}
-	ready := make(chan struct{})
 	srv.SetReady(true)
-	close(ready)
 	log.Info("serving", "socket", filepath.Join(conf.SocketDir, "multus.sock"))
 	g.Go(func() error {
-		return confmgr.New(confmgr.Options{Daemon: conf, Log: log}).Run(gctx, ready)
+		return confmgr.New(confmgr.Options{Daemon: conf, Log: log}).Run(gctx)
 	})
 	g.Go(func() error {
 		<-gctx.Done()

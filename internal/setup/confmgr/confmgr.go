@@ -126,21 +126,14 @@ func New(o Options) *Manager {
 // the primary's, it is only known for sure once Run has written the file.
 func (m *Manager) Path() string { return m.path }
 
-// Run waits until ready is closed (the daemon is able to serve requests), then
-// writes the configuration, then keeps it right until ctx is done. It returns
-// nil on ctx end, or an error when the configuration cannot be produced (no
-// primary within PrimaryTimeout, a primary that is our own file, incompatible
-// versions, unreadable files). A nil ready counts as closed. Once a
+// Run writes the configuration, then keeps it right until ctx is done; the daemon
+// starts it once it serves requests, so the runtime never calls a shim whose
+// daemon cannot answer. It returns nil on ctx end, or an error when the
+// configuration cannot be produced (no primary within PrimaryTimeout, a primary
+// that is our own file, incompatible versions, unreadable files). Once a
 // configuration was written, later failures are logged and the last good file
 // is kept, since the daemon exiting would help no pod.
-func (m *Manager) Run(ctx context.Context, ready <-chan struct{}) error {
-	if ready != nil {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-ready:
-		}
-	}
+func (m *Manager) Run(ctx context.Context) error {
 	if m.err != nil {
 		return m.err
 	}

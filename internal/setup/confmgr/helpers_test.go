@@ -99,26 +99,22 @@ type run struct {
 	cancel context.CancelFunc
 }
 
-// start runs a manager for d; a nil ready is replaced by a closed channel.
-func start(t *testing.T, d *config.DaemonConf, timeout time.Duration, ready chan struct{}) *run {
+// start runs a manager for d.
+func start(t *testing.T, d *config.DaemonConf, timeout time.Duration) *run {
 	t.Helper()
-	return startOpts(t, Options{Daemon: d, PrimaryTimeout: timeout}, ready)
+	return startOpts(t, Options{Daemon: d, PrimaryTimeout: timeout})
 }
 
 // startOpts runs a manager made from o, with the run's log sink.
-func startOpts(t *testing.T, o Options, ready chan struct{}) *run {
+func startOpts(t *testing.T, o Options) *run {
 	t.Helper()
 	r := &run{log: &logSink{}, errc: make(chan error, 1)}
 	o.Log = slog.New(r.log)
 	r.m = New(o)
 	r.m.onWrite = func(string) { r.writes.Add(1) }
-	if ready == nil {
-		ready = make(chan struct{})
-		close(ready)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	go func() { r.errc <- r.m.Run(ctx, ready) }()
+	go func() { r.errc <- r.m.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		select {

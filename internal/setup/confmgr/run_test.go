@@ -10,35 +10,6 @@ import (
 	"time"
 )
 
-func TestRunWaitsForReady(t *testing.T) {
-	e := newEnv(t)
-	put(t, filepath.Join(e.auto, "10-a.conf"), conf("bridge", "0.3.1"))
-	ready := make(chan struct{})
-	r := start(t, e.d, 0, ready)
-	consistently(t, "no file before ready", 300*time.Millisecond, func() bool { return !exists(r.m.Path()) })
-	close(ready)
-	eventually(t, "the file after ready", func() bool { return exists(r.m.Path()) })
-	if got, want := r.m.Path(), filepath.Join(e.conf, "00-multus.conf"); got != want {
-		t.Errorf("Path() = %s, want %s", got, want)
-	}
-	st, err := os.Stat(r.m.Path())
-	if err != nil || st.Mode().Perm() != 0o600 {
-		t.Errorf("mode %v (%v), want 0600", st.Mode().Perm(), err)
-	}
-}
-
-func TestRunContextEndsBeforeReady(t *testing.T) {
-	e := newEnv(t)
-	put(t, filepath.Join(e.auto, "10-a.conf"), conf("bridge", "0.3.1"))
-	r := start(t, e.d, 0, make(chan struct{}))
-	if err := r.stop(t); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
-	if exists(r.m.Path()) {
-		t.Error("file written although the daemon never became ready")
-	}
-}
-
 func TestRunPicksPrimary(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -81,7 +52,7 @@ func TestRunPicksPrimary(t *testing.T) {
 			for name, content := range tc.files {
 				put(t, filepath.Join(e.auto, name), content)
 			}
-			r := start(t, e.d, 0, nil)
+			r := start(t, e.d, 0)
 			want := filepath.Join(e.auto, tc.want)
 			eventually(t, "clusterNetwork "+want, func() bool { return clusterNetwork(r.m.Path()) == want })
 			if tc.warn != "" && !r.log.has(slog.LevelWarn, tc.warn, "itself") {
@@ -96,7 +67,7 @@ func TestRunMasterCNI(t *testing.T) {
 	put(t, filepath.Join(e.auto, "10-a.conf"), conf("bridge", "0.3.1"))
 	put(t, filepath.Join(e.auto, "20-b.conf"), conf("ptp", "0.3.1"))
 	e.d.MultusMasterCNI = "20-b.conf"
-	r := start(t, e.d, 0, nil)
+	r := start(t, e.d, 0)
 	want := filepath.Join(e.auto, "20-b.conf")
 	eventually(t, "the named primary", func() bool { return clusterNetwork(r.m.Path()) == want })
 }
@@ -108,7 +79,7 @@ func TestRunMasterCNIRefusesMultus(t *testing.T) {
 			put(t, filepath.Join(e.auto, "10-a.conf"), conf("bridge", "0.3.1"))
 			put(t, filepath.Join(e.auto, "05-m.conf"), conf(typ, "0.3.1"))
 			e.d.MultusMasterCNI = "05-m.conf"
-			r := start(t, e.d, 0, nil)
+			r := start(t, e.d, 0)
 			err := r.result(t)
 			if err == nil || !strings.Contains(err.Error(), "05-m.conf") || !strings.Contains(err.Error(), "itself") {
 				t.Fatalf("Run = %v, want an error about delegating to itself", err)
@@ -122,7 +93,7 @@ func TestRunMasterCNIRefusesMultus(t *testing.T) {
 
 func TestRunWaitsForPrimary(t *testing.T) {
 	e := newEnv(t)
-	r := start(t, e.d, 0, nil)
+	r := start(t, e.d, 0)
 	consistently(t, "no file without a primary", 200*time.Millisecond, func() bool { return !exists(r.m.Path()) })
 	put(t, filepath.Join(e.auto, "10-late.conf"), conf("bridge", "0.3.1"))
 	want := filepath.Join(e.auto, "10-late.conf")
@@ -131,7 +102,7 @@ func TestRunWaitsForPrimary(t *testing.T) {
 
 func TestRunPrimaryTimeout(t *testing.T) {
 	e := newEnv(t)
-	r := start(t, e.d, 200*time.Millisecond, nil)
+	r := start(t, e.d, 200*time.Millisecond)
 	err := r.result(t)
 	if err == nil || !strings.Contains(err.Error(), e.auto) {
 		t.Fatalf("Run = %v, want a timeout naming %s", err, e.auto)
@@ -142,7 +113,7 @@ func TestRunVersionMismatch(t *testing.T) {
 	e := newEnv(t)
 	e.d.CNIVersion = "1.0.0"
 	put(t, filepath.Join(e.auto, "10-a.conf"), conf("bridge", "0.3.1"))
-	r := start(t, e.d, 0, nil)
+	r := start(t, e.d, 0)
 	err := r.result(t)
 	if err == nil || !strings.Contains(err.Error(), "0.3.1") || !strings.Contains(err.Error(), "1.0.0") {
 		t.Fatalf("Run = %v, want an error naming both versions", err)
@@ -155,7 +126,7 @@ func TestRunForceCNIVersion(t *testing.T) {
 	primary := filepath.Join(e.auto, "10-a.conflist")
 	orig := "{\n  \"cniVersion\": \"0.3.1\",\n  \"name\": \"kindnet\",\n  \"plugins\": [{\"type\": \"ptp\"}]\n}\n"
 	put(t, primary, orig)
-	r := start(t, e.d, 0, nil)
+	r := start(t, e.d, 0)
 	eventually(t, "the conflist", func() bool { return clusterNetwork(r.m.Path()) == primary })
 	if got, want := read(t, primary), strings.Replace(orig, "0.3.1", "1.0.0", 1); got != want {
 		t.Errorf("primary rewritten to\n%s\nwant\n%s", got, want)
@@ -171,7 +142,7 @@ func TestRunShutdown(t *testing.T) {
 			e := newEnv(t)
 			e.d.RemoveConfigOnShutdown = remove
 			put(t, filepath.Join(e.auto, "10-a.conf"), conf("bridge", "0.3.1"))
-			r := start(t, e.d, 0, nil)
+			r := start(t, e.d, 0)
 			eventually(t, "the file", func() bool { return exists(r.m.Path()) })
 			if err := r.stop(t); err != nil {
 				t.Fatalf("Run: %v", err)
@@ -188,7 +159,7 @@ func TestRunCopyMode(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "70-multus.conf")
 	put(t, src, conf("multus", "0.3.1"))
 	e.d.MultusConfigFile = src
-	r := start(t, e.d, 0, nil)
+	r := start(t, e.d, 0)
 	dst := filepath.Join(e.conf, "70-multus.conf")
 	if r.m.Path() != dst {
 		t.Fatalf("Path() = %s, want %s", r.m.Path(), dst)
@@ -217,7 +188,7 @@ func TestRunCopyModeSourceInPlace(t *testing.T) {
 	src := filepath.Join(e.conf, "70-multus.conf")
 	put(t, src, conf("multus", "0.3.1"))
 	e.d.MultusConfigFile = src
-	r := start(t, e.d, 0, nil)
+	r := start(t, e.d, 0)
 	if err := r.stop(t); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -228,7 +199,7 @@ func TestRunCopyModeSourceInPlace(t *testing.T) {
 
 func TestRunBadConfiguration(t *testing.T) {
 	m := New(Options{})
-	if err := m.Run(context.Background(), nil); err == nil {
+	if err := m.Run(context.Background()); err == nil {
 		t.Error("Run without a daemon configuration succeeded")
 	}
 }

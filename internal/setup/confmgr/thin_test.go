@@ -19,7 +19,7 @@ func TestRunThinFollowsPrimaryVersion(t *testing.T) {
 	e.d.CNIVersion = ""
 	p := filepath.Join(e.auto, "10-p.conflist")
 	put(t, p, `{"cniVersion":"0.4.0","name":"p","plugins":[{"type":"bridge"}]}`)
-	r := startOpts(t, Options{Daemon: e.d, Thin: &Thin{Kubeconfig: "/k"}}, nil)
+	r := startOpts(t, Options{Daemon: e.d, Thin: &Thin{Kubeconfig: "/k"}})
 	conf, list := filepath.Join(e.conf, "00-multus.conf"), filepath.Join(e.conf, "00-multus.conflist")
 	eventually(t, "a thin .conf", func() bool { return thinPlugin(conf)["type"] == "multus" })
 
@@ -42,7 +42,7 @@ func TestRunThinFollowsPrimaryVersion(t *testing.T) {
 func TestRunOnce(t *testing.T) {
 	e := newEnv(t)
 	put(t, filepath.Join(e.auto, "10-p.conf"), conf("bridge", "0.3.1"))
-	r := startOpts(t, Options{Daemon: e.d, Once: true}, nil)
+	r := startOpts(t, Options{Daemon: e.d, Once: true})
 	if err := r.result(t); err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestRunRenamesPrimary(t *testing.T) {
 	e := newEnv(t)
 	p := filepath.Join(e.auto, "10-p.conf")
 	put(t, p, conf("bridge", "0.3.1"))
-	r := startOpts(t, Options{Daemon: e.d, Thin: &Thin{}, RenamePrimary: true}, nil)
+	r := startOpts(t, Options{Daemon: e.d, Thin: &Thin{}, RenamePrimary: true})
 	eventually(t, "the primary renamed", func() bool { return exists(p+".old") && !exists(p) })
 	if d, _ := thinPlugin(r.m.Path())["delegates"].([]any); len(d) != 1 {
 		t.Fatalf("generated file has no delegate: %s", read(t, r.m.Path()))

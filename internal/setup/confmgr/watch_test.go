@@ -12,7 +12,7 @@ func TestRunRegeneratesWhenPrimaryChanges(t *testing.T) {
 	e := newEnv(t)
 	a := filepath.Join(e.auto, "10-a.conflist")
 	put(t, a, `{"cniVersion":"0.3.1","name":"a","plugins":[{"type":"bridge"}]}`)
-	r := start(t, e.d, 0, nil)
+	r := start(t, e.d, 0)
 	eventually(t, "the file", func() bool { return clusterNetwork(r.m.Path()) == a })
 
 	put(t, a, `{"cniVersion":"0.3.1","name":"a","plugins":[{"type":"bridge"},{"type":"portmap","capabilities":{"portMappings":true}}]}`)
@@ -40,7 +40,7 @@ func TestRunRestoresOwnFile(t *testing.T) {
 	e.d.CNIConfigDir, e.conf = e.auto, e.auto
 	primary := filepath.Join(e.auto, "10-a.conf")
 	put(t, primary, conf("bridge", "0.3.1"))
-	r := start(t, e.d, 0, nil)
+	r := start(t, e.d, 0)
 	path := r.m.Path()
 	eventually(t, "the file", func() bool { return exists(path) })
 	want := read(t, path)
@@ -71,7 +71,7 @@ func TestRunReadinessIndicator(t *testing.T) {
 	indicator := filepath.Join(t.TempDir(), "cilium", "ready")
 	e.d.ReadinessIndicatorFile = indicator
 	put(t, filepath.Join(e.auto, "10-a.conf"), conf("bridge", "0.3.1"))
-	r := start(t, e.d, 0, nil)
+	r := start(t, e.d, 0)
 	path := r.m.Path()
 	consistently(t, "no file without the indicator", 300*time.Millisecond, func() bool { return !exists(path) })
 
@@ -100,7 +100,7 @@ func TestRunReadinessIndicatorRemovesLeftover(t *testing.T) {
 	put(t, filepath.Join(e.auto, "10-a.conf"), conf("bridge", "0.3.1"))
 	leftover := filepath.Join(e.conf, "00-multus.conf")
 	put(t, leftover, "{}")
-	start(t, e.d, 0, nil)
+	start(t, e.d, 0)
 	eventually(t, "the earlier daemon's file removed", func() bool { return !exists(leftover) })
 }
 
@@ -108,7 +108,7 @@ func TestRunNoRewriteWhenUnchanged(t *testing.T) {
 	e := newEnv(t)
 	primary := filepath.Join(e.auto, "10-a.conf")
 	put(t, primary, conf("bridge", "0.3.1"))
-	r := start(t, e.d, 0, nil)
+	r := start(t, e.d, 0)
 	path := r.m.Path()
 	eventually(t, "the first write", func() bool { return r.writes.Load() == 1 })
 	before, _ := os.Stat(path)
@@ -134,7 +134,7 @@ func TestRunKeepsIdenticalFileFromEarlierDaemon(t *testing.T) {
 		t.Fatal(err)
 	}
 	put(t, filepath.Join(e.conf, "00-multus.conf"), string(content))
-	r := start(t, e.d, 0, nil)
+	r := start(t, e.d, 0)
 	eventually(t, "the primary chosen", func() bool { return r.log.has(slog.LevelInfo, "using primary", primary) })
 	consistently(t, "no write", 300*time.Millisecond, func() bool { return r.writes.Load() == 0 })
 }
@@ -145,7 +145,7 @@ func TestRunRemovesOtherExtension(t *testing.T) {
 	put(t, filepath.Join(e.auto, "10-a.conf"), conf("bridge", "1.0.0"))
 	stale := filepath.Join(e.conf, "00-multus.conf")
 	put(t, stale, `{"cniVersion":"0.3.1","name":"multus-cni-network","type":"multus-shim"}`)
-	r := start(t, e.d, 0, nil)
+	r := start(t, e.d, 0)
 	eventually(t, "the conflist", func() bool { return exists(r.m.Path()) })
 	eventually(t, "the stale .conf removed", func() bool { return !exists(stale) })
 }

@@ -64,7 +64,7 @@ func Run(ctx context.Context, o *Options, env Env) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); kc.Run(kctx) }()
-	err = mgr.Run(ctx, nil)
+	err = mgr.Run(ctx)
 	if err == nil && o.SkipConfigWatch {
 		log.Info("configuration in place; not following the primary (--skip-config-watch)", "file", mgr.Path())
 		<-ctx.Done()
