@@ -130,3 +130,21 @@ func TestLayerOf(t *testing.T) {
 		}
 	}
 }
+
+// TestEngineDoesNoIO checks the engine's own imports (its dependencies may do
+// I/O for others): records, device-info files and the readiness indicator are
+// reached through its ports, so its unit tests need no disk.
+func TestEngineDoesNoIO(t *testing.T) {
+	for _, p := range packages(t) {
+		if p.ImportPath != module+"/internal/engine" {
+			continue
+		}
+		for _, imp := range p.Imports {
+			if slices.Contains([]string{"os", "io/ioutil", "path/filepath", "os/exec", "syscall"}, imp) {
+				t.Errorf("internal/engine imports %s: file and process I/O belong to the adapters behind its ports", imp)
+			}
+		}
+		return
+	}
+	t.Fatal("internal/engine not found by go list")
+}
