@@ -4,8 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"os"
+	"io/fs"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +15,6 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/polynet-cni/polynet/internal/adapter/store"
 	"github.com/polynet-cni/polynet/internal/engine/attach"
 	"github.com/polynet-cni/polynet/internal/netstatus"
 	"github.com/polynet-cni/polynet/internal/podnet"
@@ -27,7 +27,9 @@ var standardOps = []string{"ADD cbr0 eth0", "ADD ns1/net-a net1", "ADD ns1/net-b
 
 // TestAddRecordsBeforeFirstDelegate proves that ADD writes the attachment record,
 // listing every planned attachment, before the first delegate runs, so a crash
-// during ADD still leaves DEL everything it needs.
+// during ADD still leaves DEL everything it needs; and that it holds the
+// records' lock shared from before the record is written until its delegates
+// are done, so a GC never sees it half made.
 func TestAddRecordsBeforeFirstDelegate(t *testing.T) {
 	dir := t.TempDir()
 	conf := defaultConf(t, dir, "")
@@ -40,8 +42,12 @@ func TestAddRecordsBeforeFirstDelegate(t *testing.T) {
 			return
 		}
 		checked = true
-		if _, err := os.Stat(diskRecords(e).Path("c1")); err != nil {
-			t.Fatalf("no record file when the first delegate runs: %v", err)
+		ops := recordsOf(e).ops()
+		if lock, save := slices.Index(ops, "lock shared"), slices.Index(ops, "save c1"); lock < 0 || save < lock {
+			t.Errorf("records calls before the first delegate %v, want the shared lock taken, then the record saved", ops)
+		}
+		if shared, exclusive := recordsOf(e).held(); shared != 1 || exclusive != 0 {
+			t.Errorf("locks held while the first delegate runs: %d shared, %d exclusive; want 1 shared", shared, exclusive)
 		}
 		rec, err := e.Records.Load("c1")
 		if err != nil {
@@ -64,6 +70,9 @@ func TestAddRecordsBeforeFirstDelegate(t *testing.T) {
 	}
 	if !checked {
 		t.Fatal("no delegate ran")
+	}
+	if ops := recordsOf(e).ops(); ops[len(ops)-1] != "unlock shared" {
+		t.Errorf("records calls %v, want the shared lock released last", ops)
 	}
 }
 
@@ -93,13 +102,14 @@ func TestAddRunsDelegatesInOrder(t *testing.T) {
 	if diff := cmp.Diff(rec.Attachments, del.added); diff != "" {
 		t.Errorf("attachments run differ from the record (-record +run):\n%s", diff)
 	}
+	// Version and Checksum are the store's to set.
 	wantHead := podnet.Record{
-		Version: store.FormatVersion, ContainerID: "c1", IfName: "eth0", NetNS: testNetNS,
+		ContainerID: "c1", IfName: "eth0", NetNS: testNetNS,
 		Pod:        podnet.PodRef{Namespace: "ns1", Name: "pod-1", UID: "uid-1"},
 		CNIVersion: "1.0.0", Created: testNow,
 	}
 	gotHead := *rec
-	gotHead.Attachments, gotHead.Checksum = nil, ""
+	gotHead.Attachments, gotHead.Version, gotHead.Checksum = nil, 0, ""
 	if diff := cmp.Diff(wantHead, gotHead); diff != "" {
 		t.Errorf("record (-want +got):\n%s", diff)
 	}
@@ -212,7 +222,7 @@ func TestAddRollback(t *testing.T) {
 			switch {
 			case tt.wantKept && loadErr != nil:
 				t.Errorf("record removed after a failed rollback: %v", loadErr)
-			case !tt.wantKept && !errors.Is(loadErr, os.ErrNotExist):
+			case !tt.wantKept && !errors.Is(loadErr, fs.ErrNotExist):
 				t.Errorf("record after a successful rollback: Load error = %v, want not exist", loadErr)
 			}
 			if diff := cmp.Diff(tt.wantAdded, kube.reasons()); diff != "" {
@@ -428,7 +438,7 @@ func TestAddPod(t *testing.T) {
 				if !tt.wantErr(err) {
 					t.Errorf("Add error = %v (%T), not the one wanted", err, err)
 				}
-				if !errors.Is(loadErr, os.ErrNotExist) {
+				if !errors.Is(loadErr, fs.ErrNotExist) {
 					t.Errorf("a refused ADD left a record (Load error %v)", loadErr)
 				}
 				return
@@ -453,7 +463,7 @@ func TestAddPod(t *testing.T) {
 				if diff := cmp.Diff(wantJSON, gotJSON); diff != "" {
 					t.Errorf("empty result (-want +got):\n%s", diff)
 				}
-				if !errors.Is(loadErr, os.ErrNotExist) {
+				if !errors.Is(loadErr, fs.ErrNotExist) {
 					t.Errorf("the deleted pod got a record (Load error %v)", loadErr)
 				}
 				if len(kube.events) != 0 || len(kube.patches) != 0 {
@@ -585,7 +595,7 @@ func TestAddInvalidSelection(t *testing.T) {
 				if !tt.wantErr(err) {
 					t.Errorf("Add error = %v (%T), not the one wanted", err, err)
 				}
-				if _, loadErr := e.Records.Load("c1"); !errors.Is(loadErr, os.ErrNotExist) {
+				if _, loadErr := e.Records.Load("c1"); !errors.Is(loadErr, fs.ErrNotExist) {
 					t.Errorf("a refused ADD left a record (Load error %v)", loadErr)
 				}
 				return
@@ -657,7 +667,7 @@ func TestAddResolveFailure(t *testing.T) {
 			if len(del.calls) != 0 {
 				t.Errorf("delegates ran: %v", del.ops())
 			}
-			if _, loadErr := e.Records.Load("c1"); !errors.Is(loadErr, os.ErrNotExist) {
+			if _, loadErr := e.Records.Load("c1"); !errors.Is(loadErr, fs.ErrNotExist) {
 				t.Errorf("a failed resolution left a record (Load error %v)", loadErr)
 			}
 			if diff := cmp.Diff([]string{EventWarning + "/" + tt.wantReason}, kube.reasons()); diff != "" {
@@ -698,12 +708,11 @@ func TestAddReadiness(t *testing.T) {
 	t.Run("R-6.1.2 an existing file lets ADD proceed", func(t *testing.T) {
 		dir := t.TempDir()
 		path := filepath.Join(dir, "ready")
-		if err := os.WriteFile(path, nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
 		conf := defaultConf(t, dir, `,"readinessindicatorfile":`+quote(path)+`,"readinessIndicatorTimeout":"300ms"`)
 		del := &fakeDelegates{}
-		if _, err := newEngine(standardKube(), del, conf).Add(t.Context(), newRequest(t, request.Add, podArgs), conf); err != nil {
+		e := newEngine(standardKube(), del, conf)
+		filesOf(e).put(path, nil)
+		if _, err := e.Add(t.Context(), newRequest(t, request.Add, podArgs), conf); err != nil {
 			t.Fatalf("Add: %v", err)
 		}
 		if diff := cmp.Diff(standardOps, del.ops()); diff != "" {
@@ -714,21 +723,42 @@ func TestAddReadiness(t *testing.T) {
 		dir := t.TempDir()
 		path := filepath.Join(dir, "ready")
 		conf := defaultConf(t, dir, `,"readinessindicatorfile":`+quote(path)+`,"readinessIndicatorTimeout":"10s"`)
-		timer := time.AfterFunc(300*time.Millisecond, func() { _ = os.WriteFile(path, nil, 0o644) })
-		defer timer.Stop()
-		if _, err := newEngine(standardKube(), &fakeDelegates{}, conf).Add(t.Context(), newRequest(t, request.Add, podArgs), conf); err != nil {
+		e := newEngine(standardKube(), &fakeDelegates{}, conf)
+		files := filesOf(e)
+		files.missed = make(chan string, 1)
+		// The file appears only once the engine has found it missing, so a
+		// successful ADD has waited for it.
+		go func() {
+			select {
+			case p := <-files.missed:
+				files.put(p, nil)
+			case <-t.Context().Done():
+			}
+		}()
+		if _, err := e.Add(t.Context(), newRequest(t, request.Add, podArgs), conf); err != nil {
 			t.Fatalf("Add: %v", err)
 		}
 	})
 	t.Run("a cancelled request stops waiting", func(t *testing.T) {
 		dir := t.TempDir()
 		conf := defaultConf(t, dir, `,"readinessindicatorfile":`+quote(filepath.Join(dir, "ready"))+`,"readinessIndicatorTimeout":"45s"`)
-		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+		e := newEngine(standardKube(), &fakeDelegates{}, conf)
+		files := filesOf(e)
+		files.missed = make(chan string, 1)
+		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
+		// The request is cancelled once the engine waits.
+		go func() {
+			select {
+			case <-files.missed:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
 		start := time.Now()
-		_, err := newEngine(standardKube(), &fakeDelegates{}, conf).Add(ctx, newRequest(t, request.Add, podArgs), conf)
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("Add error = %v, want the context's deadline", err)
+		_, err := e.Add(ctx, newRequest(t, request.Add, podArgs), conf)
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Add error = %v, want the context's cancellation", err)
 		}
 		if time.Since(start) > 5*time.Second {
 			t.Errorf("waited %v after the request was cancelled", time.Since(start))
@@ -743,25 +773,38 @@ func quote(s string) string {
 }
 
 // TestAddRecordFailureRunsNothing proves that when the record cannot be written
-// no delegate runs: an attachment made without a record could not be undone by a
-// DEL after a crash.
+// (or the records' lock not taken) no delegate runs: an attachment made without a
+// record could not be undone by a DEL after a crash.
 func TestAddRecordFailureRunsNothing(t *testing.T) {
-	dir := t.TempDir()
-	conf := defaultConf(t, dir, "")
-	// cniDir is a file, so the record folder cannot be created in it.
-	if err := os.WriteFile(conf.CNIDir, []byte("not a folder"), 0o600); err != nil {
-		t.Fatal(err)
+	diskErr := errors.New("no space left on device")
+	tests := []struct {
+		name  string
+		spoil func(r *fakeRecords)
+	}{
+		{name: "the record cannot be saved", spoil: func(r *fakeRecords) { r.saveErr = diskErr }},
+		{name: "the lock cannot be taken", spoil: func(r *fakeRecords) { r.lockErr = diskErr }},
 	}
-	kube := standardKube()
-	del := &fakeDelegates{}
-	_, err := newEngine(kube, del, conf).Add(t.Context(), newRequest(t, request.Add, podArgs), conf)
-	if err == nil || !strings.Contains(err.Error(), "recording attachments") || !strings.Contains(err.Error(), "ns1/pod-1") {
-		t.Errorf("Add error = %v, want a record failure naming the pod", err)
-	}
-	if len(del.calls) != 0 {
-		t.Errorf("delegates ran without a record: %v", del.ops())
-	}
-	if len(kube.patches) != 0 {
-		t.Errorf("network-status written: %v", kube.patches)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			conf := defaultConf(t, dir, "")
+			kube := standardKube()
+			del := &fakeDelegates{}
+			e := newEngine(kube, del, conf)
+			tt.spoil(recordsOf(e))
+			_, err := e.Add(t.Context(), newRequest(t, request.Add, podArgs), conf)
+			if !errors.Is(err, diskErr) || !strings.Contains(err.Error(), "recording attachments") || !strings.Contains(err.Error(), "ns1/pod-1") {
+				t.Errorf("Add error = %v, want the record failure, naming the pod", err)
+			}
+			if len(del.calls) != 0 {
+				t.Errorf("delegates ran without a record: %v", del.ops())
+			}
+			if len(kube.patches) != 0 {
+				t.Errorf("network-status written: %v", kube.patches)
+			}
+			if shared, exclusive := recordsOf(e).held(); shared != 0 || exclusive != 0 {
+				t.Errorf("locks still held after the ADD: %d shared, %d exclusive", shared, exclusive)
+			}
+		})
 	}
 }

@@ -2,14 +2,11 @@ package engine
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/polynet-cni/polynet/internal/adapter/store"
 	"github.com/polynet-cni/polynet/internal/cnicode"
 	"github.com/polynet-cni/polynet/internal/podnet"
 	"github.com/polynet-cni/polynet/internal/request"
@@ -108,16 +105,16 @@ func TestCheck(t *testing.T) {
 
 // TestCheckWithoutRecord proves the CHECK failures that come before any
 // delegate: no record is an *UnknownContainerError with the spec's code 3
-// ("unknown container"); a corrupt record, or one of another container, is a
-// *store.CorruptError, never checked from.
+// ("unknown container"); a record that cannot be trusted is never checked from,
+// its error comes back with its code, and the record is kept.
 func TestCheckWithoutRecord(t *testing.T) {
 	tests := []struct {
 		name     string
-		record   string // written as c1's record; "" writes none
+		corrupt  string // why c1's record cannot be trusted; "" means there is none
 		wantCode uint
 	}{
 		{name: "no record is unknown container", wantCode: cnicode.UnknownContainer},
-		{name: "corrupt record", record: `{"version":1,"containerID":"c1"`, wantCode: cnicode.RecordCorrupt},
+		{name: "corrupt record", corrupt: "does not decode: unexpected EOF", wantCode: cnicode.RecordCorrupt},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -125,14 +122,9 @@ func TestCheckWithoutRecord(t *testing.T) {
 			conf := defaultConf(t, dir, "")
 			del := &fakeDelegates{}
 			e := newEngine(standardKube(), del, conf)
-			if tt.record != "" {
-				path := diskRecords(e).Path("c1")
-				if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, []byte(tt.record), 0o600); err != nil {
-					t.Fatal(err)
-				}
+			var injected error
+			if tt.corrupt != "" {
+				injected = recordsOf(e).corrupt("c1", tt.corrupt)
 			}
 			err := e.Check(t.Context(), checkRequest(t), conf)
 			if err == nil {
@@ -145,26 +137,27 @@ func TestCheckWithoutRecord(t *testing.T) {
 			if !errors.As(err, &coder) || coder.CNICode() != tt.wantCode {
 				t.Errorf("CNI code of %v = %v, want %d", err, coder, tt.wantCode)
 			}
-			if tt.record == "" {
+			if tt.corrupt == "" {
 				var uc *UnknownContainerError
 				if !errors.As(err, &uc) || uc.ContainerID != "c1" {
 					t.Errorf("Check error = %v, want *UnknownContainerError for c1", err)
 				}
 				return
 			}
-			var ce *store.CorruptError
-			if !errors.As(err, &ce) {
-				t.Errorf("Check error = %v, want *store.CorruptError", err)
+			if !errors.Is(err, injected) {
+				t.Errorf("Check error = %v, want the records' %v", err, injected)
 			}
-			if got, _ := os.ReadFile(diskRecords(e).Path("c1")); string(got) != tt.record {
-				t.Errorf("corrupt record changed to %s", got)
+			if !recordsOf(e).has("c1") {
+				t.Error("the corrupt record was not kept")
 			}
 		})
 	}
 }
 
-// TestCheckRecordOfAnotherContainer proves that a record file whose content names
-// another container is not checked from: *store.CorruptError.
+// TestCheckRecordOfAnotherContainer proves that a record whose content names
+// another container, which the records refuse as corrupt, is not checked from:
+// its error comes back with its code, and another container's record is left
+// alone.
 func TestCheckRecordOfAnotherContainer(t *testing.T) {
 	dir := t.TempDir()
 	conf := defaultConf(t, dir, "")
@@ -175,15 +168,19 @@ func TestCheckRecordOfAnotherContainer(t *testing.T) {
 	if err := e.Records.Save(rec); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Rename(diskRecords(e).Path("c2"), diskRecords(e).Path("c1")); err != nil {
-		t.Fatal(err)
-	}
+	injected := recordsOf(e).corrupt("c1", `it belongs to container "c2"`)
 	err := e.Check(t.Context(), checkRequest(t), conf)
-	var ce *store.CorruptError
-	if !errors.As(err, &ce) {
-		t.Errorf("Check error = %v, want *store.CorruptError", err)
+	if !errors.Is(err, injected) {
+		t.Errorf("Check error = %v, want the records' %v", err, injected)
+	}
+	var coder cnicode.Coder
+	if !errors.As(err, &coder) || coder.CNICode() != cnicode.RecordCorrupt {
+		t.Errorf("CNI code of %v = %v, want %d", err, coder, cnicode.RecordCorrupt)
 	}
 	if len(del.calls) != 0 {
 		t.Errorf("delegates called: %v", del.ops())
+	}
+	if !recordsOf(e).has("c1") || !recordsOf(e).has("c2") {
+		t.Error("a record was removed")
 	}
 }

@@ -3,8 +3,8 @@ package engine
 import (
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"net"
-	"os"
 	"strings"
 	"testing"
 
@@ -289,7 +289,7 @@ func TestAddDefaultRouteFailureRollsBack(t *testing.T) {
 			if diff := cmp.Diff(want, del.ops()); diff != "" {
 				t.Errorf("delegate calls (-want +got):\n%s", diff)
 			}
-			if _, err := e.Records.Load("c1"); !errors.Is(err, os.ErrNotExist) {
+			if _, err := e.Records.Load("c1"); !errors.Is(err, fs.ErrNotExist) {
 				t.Errorf("record after the rollback: Load error = %v, want not exist", err)
 			}
 			if got := kube.reasons(); len(got) == 0 || got[len(got)-1] != EventWarning+"/"+ReasonAttachFailed {

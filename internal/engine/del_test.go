@@ -1,8 +1,9 @@
 package engine
 
 import (
+	"encoding/json"
 	"errors"
-	"os"
+	"io/fs"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -12,7 +13,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/polynet-cni/polynet/internal/adapter/store"
+	"github.com/polynet-cni/polynet/internal/cnicode"
 	"github.com/polynet-cni/polynet/internal/config"
 	"github.com/polynet-cni/polynet/internal/podnet"
 	"github.com/polynet-cni/polynet/internal/request"
@@ -63,7 +64,7 @@ func TestDelFromRecord(t *testing.T) {
 	if kube.podReads != 1 {
 		t.Errorf("DEL read the pod %d more times; it must work from the record alone", kube.podReads-1)
 	}
-	if _, err := e.Records.Load("c1"); !errors.Is(err, os.ErrNotExist) {
+	if _, err := e.Records.Load("c1"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("record after a successful DEL: Load error = %v, want not exist", err)
 	}
 }
@@ -119,7 +120,7 @@ func TestDelContinuesAfterFailure(t *testing.T) {
 	if diff := cmp.Diff(reverseDels, del.ops()); diff != "" {
 		t.Errorf("retried DEL calls (-want +got):\n%s", diff)
 	}
-	if _, err := e.Records.Load("c1"); !errors.Is(err, os.ErrNotExist) {
+	if _, err := e.Records.Load("c1"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("record after the retried DEL: Load error = %v, want not exist", err)
 	}
 }
@@ -149,49 +150,18 @@ func TestDelTwice(t *testing.T) {
 }
 
 // TestDelCorruptRecord proves that a record that cannot be trusted fails the DEL
-// with *store.CorruptError, calls no delegate (tearing down from a guess could
-// release what belongs to another sandbox) and keeps the file for inspection.
+// with the records' error, its CNI code and the sandbox and pod named, calls no
+// delegate (tearing down from a guess could release what belongs to another
+// sandbox) and keeps the record for inspection. Each case is one way the store
+// finds a record corrupt (its own tests prove it does); here it is injected.
 func TestDelCorruptRecord(t *testing.T) {
 	tests := []struct {
-		name    string
-		corrupt func(t *testing.T, path string)
+		name   string
+		reason string
 	}{
-		{
-			name: "truncated",
-			corrupt: func(t *testing.T, path string) {
-				data, err := os.ReadFile(path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, data[:len(data)/2], 0o600); err != nil {
-					t.Fatal(err)
-				}
-			},
-		},
-		{
-			name: "altered",
-			corrupt: func(t *testing.T, path string) {
-				data, err := os.ReadFile(path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				altered := strings.Replace(string(data), `"ifName":"net2"`, `"ifName":"net9"`, 1)
-				if altered == string(data) {
-					t.Fatal("nothing to alter")
-				}
-				if err := os.WriteFile(path, []byte(altered), 0o600); err != nil {
-					t.Fatal(err)
-				}
-			},
-		},
-		{
-			name: "empty",
-			corrupt: func(t *testing.T, path string) {
-				if err := os.WriteFile(path, nil, 0o600); err != nil {
-					t.Fatal(err)
-				}
-			},
-		},
+		{name: "truncated", reason: "does not decode: unexpected EOF"},
+		{name: "altered", reason: "checksum mismatch"},
+		{name: "empty", reason: "does not decode: EOF"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -202,19 +172,123 @@ func TestDelCorruptRecord(t *testing.T) {
 			if _, err := e.Add(t.Context(), newRequest(t, request.Add, podArgs), conf); err != nil {
 				t.Fatalf("Add: %v", err)
 			}
-			path := diskRecords(e).Path("c1")
-			tt.corrupt(t, path)
+			injected := recordsOf(e).corrupt("c1", tt.reason)
 			del.calls = nil
 			err := e.Del(t.Context(), newRequest(t, request.Del, podArgs), conf)
-			var ce *store.CorruptError
-			if !errors.As(err, &ce) {
-				t.Fatalf("Del error = %v, want *store.CorruptError", err)
+			if !errors.Is(err, injected) {
+				t.Fatalf("Del error = %v, want the records' %v", err, injected)
+			}
+			var coder cnicode.Coder
+			if !errors.As(err, &coder) || coder.CNICode() != cnicode.RecordCorrupt {
+				t.Errorf("CNI code of %v = %v, want %d", err, coder, cnicode.RecordCorrupt)
+			}
+			for _, s := range []string{"c1", "ns1/pod-1", tt.reason} {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not mention %s", err, s)
+				}
 			}
 			if len(del.calls) != 0 {
 				t.Errorf("delegates ran from a corrupt record: %v", del.ops())
 			}
-			if _, err := os.Stat(path); err != nil {
-				t.Errorf("the corrupt record was not kept: %v", err)
+			if !recordsOf(e).has("c1") {
+				t.Error("the corrupt record was not kept")
+			}
+		})
+	}
+}
+
+// TestDelLegacyCache proves DEL of a sandbox that upstream Multus attached
+// before an upgrade: with no record of ours, upstream's cache of the sandbox is
+// read with the runtime's interface name and every attachment in it gets a DEL,
+// in reverse, with the request's CNI_ARGS, the cluster network with the
+// runtime's capability arguments and a configuration without cniVersion with
+// ours; the pod is not resolved again, and the cache goes when every DEL
+// succeeded. A failed DEL, or a cache that cannot be trusted, keeps it.
+func TestDelLegacyCache(t *testing.T) {
+	legacy := []podnet.Attachment{
+		{Network: "cbr0", IfName: "eth0", Default: true, Config: []byte(`{"name":"cbr0","type":"bridge"}`)},
+		{Network: "ns1/net-a", IfName: "net1", Config: []byte(`{"cniVersion":"0.4.0","name":"net-a","type":"macvlan"}`),
+			CapabilityArgs: map[string]json.RawMessage{"mac": json.RawMessage(`"c2:00:00:00:00:01"`)}},
+	}
+	tests := []struct {
+		name     string
+		failDel  string
+		corrupt  bool
+		wantOps  []string
+		wantKept bool
+	}{
+		{name: "torn down in reverse, the cache removed", wantOps: []string{"DEL ns1/net-a net1", "DEL cbr0 eth0"}},
+		{name: "R-7.2b a failed DEL keeps the cache", failDel: "cbr0", wantOps: []string{"DEL ns1/net-a net1", "DEL cbr0 eth0"}, wantKept: true},
+		{name: "a cache that cannot be trusted tears nothing down", corrupt: true, wantKept: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			conf := defaultConf(t, dir, `,"runtimeConfig":{"portMappings":[{"hostPort":80,"containerPort":8080,"protocol":"tcp"}]}`)
+			kube := standardKube()
+			del := &fakeDelegates{delErr: map[string]error{}}
+			if tt.failDel != "" {
+				del.delErr[tt.failDel] = errors.New("DEL failed")
+			}
+			e := newEngine(kube, del, conf)
+			recs := recordsOf(e)
+			recs.legacy["c1"] = legacy
+			var injected error
+			if tt.corrupt {
+				injected = &corruptRecordError{ContainerID: "c1", Reason: "upstream cache does not decode"}
+				recs.legacyErr["c1"] = injected
+			}
+			err := e.Del(t.Context(), newRequest(t, request.Del, podArgs), conf)
+			if diff := cmp.Diff(tt.wantOps, del.ops()); diff != "" {
+				t.Errorf("delegate calls (-want +got):\n%s", diff)
+			}
+			if kube.podReads != 0 {
+				t.Errorf("DEL read the pod %d times; upstream's cache says what to undo", kube.podReads)
+			}
+			ops := recs.ops()
+			if !slices.Contains(ops, "load-legacy c1 eth0") {
+				t.Errorf("records calls %v, want upstream's cache of c1 read with the runtime's eth0", ops)
+			}
+			if removed := slices.Contains(ops, "remove-legacy c1"); removed == tt.wantKept {
+				t.Errorf("upstream's cache removed = %v, want %v (records calls %v)", removed, !tt.wantKept, ops)
+			}
+			switch {
+			case tt.corrupt:
+				var coder cnicode.Coder
+				if !errors.Is(err, injected) || !errors.As(err, &coder) || coder.CNICode() != cnicode.RecordCorrupt {
+					t.Errorf("Del error = %v, want the records' %v with its code", err, injected)
+				}
+				return
+			case tt.failDel != "":
+				var de *DetachError
+				if !errors.As(err, &de) || len(de.Failed) != 1 {
+					t.Errorf("Del error = %v, want a *DetachError with one failure", err)
+				}
+				return
+			case err != nil:
+				t.Fatalf("Del: %v", err)
+			}
+			if len(del.dels) != 2 {
+				t.Fatalf("%d DELs, want 2", len(del.dels))
+			}
+			cluster, netA := del.dels[1], del.dels[0]
+			if diff := cmp.Diff(conf.RuntimeConfig, cluster.CapabilityArgs); diff != "" {
+				t.Errorf("cluster network's capability arguments (-runtime +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(legacy[1].CapabilityArgs, netA.CapabilityArgs); diff != "" {
+				t.Errorf("net-a's capability arguments (-cache +got):\n%s", diff)
+			}
+			var clusterConf map[string]any
+			if err := json.Unmarshal(cluster.Config, &clusterConf); err != nil || clusterConf["cniVersion"] != "1.0.0" {
+				t.Errorf("cluster network's configuration %s, want ours, cniVersion 1.0.0, added", cluster.Config)
+			}
+			if string(netA.Config) != string(legacy[1].Config) {
+				t.Errorf("net-a's configuration %s, want the cache's %s unchanged", netA.Config, legacy[1].Config)
+			}
+			for _, a := range del.dels {
+				if got, _ := request.Args(a.CNIArgs).Get("K8S_POD_NAME"); got != "pod-1" {
+					t.Errorf("DEL of %s had CNI_ARGS %v, want the request's", a.Network, a.CNIArgs)
+				}
 			}
 		})
 	}

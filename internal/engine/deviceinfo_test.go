@@ -2,8 +2,6 @@ package engine
 
 import (
 	"encoding/json"
-	"errors"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -33,14 +31,11 @@ func TestAddDeviceInfo(t *testing.T) {
 	kube := standardKube()
 	kube.nads["ns1/net-a"].Annotations = map[string]string{podnet.ResourceNameAnnotation: resource}
 	src := podnet.DevicePluginInfoFile(devDir, resource, vf)
-	if err := os.MkdirAll(filepath.Dir(src), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(src, []byte(dpInfo), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	file := filepath.Join(devDir, "cni", "ns1-net-a-c1_net1")
 	del := &fakeDelegates{}
+	e := newEngine(kube, del, conf)
+	files := filesOf(e)
+	files.put(src, []byte(dpInfo))
 	var atAdd string
 	del.beforeAdd = func(_ podnet.Sandbox, a podnet.Attachment) {
 		if a.Network != "ns1/net-a" {
@@ -49,14 +44,13 @@ func TestAddDeviceInfo(t *testing.T) {
 		if a.DeviceInfoFile != file {
 			t.Errorf("attachment's device-info file = %q, want %q", a.DeviceInfoFile, file)
 		}
-		data, err := os.ReadFile(file)
-		if err != nil {
-			t.Errorf("D-4.2.1 no device-info file when the delegate runs: %v", err)
+		data, ok := files.get(file)
+		if !ok {
+			t.Errorf("D-4.2.1 no device-info file %s when the delegate runs", file)
 		}
 		atAdd = string(data)
 	}
 	devs := &fakeDevices{ids: map[string][]string{resource: {vf}}}
-	e := newEngine(kube, del, conf)
 	e.Devices = devs
 	if _, err := e.Add(t.Context(), newRequest(t, request.Add, podArgs), conf); err != nil {
 		t.Fatalf("Add: %v", err)
@@ -86,10 +80,10 @@ func TestAddDeviceInfo(t *testing.T) {
 	if err := e.Del(t.Context(), newRequest(t, request.Del, podArgs), conf); err != nil {
 		t.Fatalf("Del: %v", err)
 	}
-	if _, err := os.Stat(file); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("D-4.2.1 device-info file after DEL: stat error %v, want not exist", err)
+	if data, ok := files.get(file); ok {
+		t.Errorf("D-4.2.1 device-info file after DEL: %q, want none", data)
 	}
-	if _, err := os.Stat(src); err != nil {
-		t.Errorf("the device plugin's own file must stay: %v", err)
+	if _, ok := files.get(src); !ok {
+		t.Error("the device plugin's own file must stay")
 	}
 }

@@ -1,19 +1,24 @@
 package engine
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"maps"
 	"net"
 	"path/filepath"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 
-	"github.com/polynet-cni/polynet/internal/adapter/hostfiles"
-	"github.com/polynet-cni/polynet/internal/adapter/store"
+	"github.com/polynet-cni/polynet/internal/cnicode"
 	"github.com/polynet-cni/polynet/internal/config"
 	"github.com/polynet-cni/polynet/internal/podnet"
 	"github.com/polynet-cni/polynet/internal/request"
@@ -186,13 +191,15 @@ func defaultResult(n int, ifName, netns string) *current.Result {
 // testNow is the engine's clock in tests.
 var testNow = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 
-// newEngine builds an engine over the fakes and a real store in the conf's cniDir;
-// kube nil means delegates-only mode.
-func newEngine(kube *fakeKube, del *fakeDelegates, conf *config.PluginConf) *Engine {
+// newEngine builds an engine over the fakes, with an empty fakeRecords and
+// fakeFiles (reach them with recordsOf and filesOf); kube nil means
+// delegates-only mode. The configuration is the test's, unused here: nothing
+// of the engine's touches its folders.
+func newEngine(kube *fakeKube, del *fakeDelegates, _ *config.PluginConf) *Engine {
 	e := &Engine{
 		Delegates: del,
-		Records:   store.New(conf.CNIDir),
-		Files:     hostfiles.Files{},
+		Records:   newFakeRecords(),
+		Files:     newFakeFiles(),
 		Log:       slog.New(slog.DiscardHandler),
 		Now:       func() time.Time { return testNow },
 	}
@@ -346,6 +353,361 @@ func (f *fakeDevices) DeviceIDs(context.Context, podnet.PodRef) (map[string][]st
 	return f.ids, nil
 }
 
-// diskRecords is the engine's records as the store on disk, for tests that
-// corrupt a record file.
-func diskRecords(e *Engine) store.Store { return e.Records.(store.Store) }
+// The fakes implement the engine's ports.
+var (
+	_ Records = (*fakeRecords)(nil)
+	_ Files   = (*fakeFiles)(nil)
+)
+
+// recordsOf is the engine's fakeRecords.
+func recordsOf(e *Engine) *fakeRecords { return e.Records.(*fakeRecords) }
+
+// filesOf is the engine's fakeFiles.
+func filesOf(e *Engine) *fakeFiles { return e.Files.(*fakeFiles) }
+
+// corruptRecordError stands for the error Records returns for a record that
+// exists but cannot be trusted (package store's *CorruptError: truncated,
+// altered, empty, another container's): it carries the CNI code
+// cnicode.RecordCorrupt. Detecting the corruption is the store's own test; the
+// engine's tests inject this error and check what the engine does with it.
+type corruptRecordError struct {
+	ContainerID string
+	Reason      string
+}
+
+func (e *corruptRecordError) Error() string {
+	return fmt.Sprintf("attachment record of %s is corrupt (%s); it was kept for inspection, and nothing was torn down from it", e.ContainerID, e.Reason)
+}
+
+func (e *corruptRecordError) CNICode() uint { return cnicode.RecordCorrupt }
+
+// fakeRecords is an in-memory Records. Each record is kept as a deep copy (a
+// JSON round trip, like the store's file), so what a test loads is what was
+// saved, never the engine's live value. A missing record is an error matching
+// fs.ErrNotExist; loadErr makes a record exist but fail to load, as the store
+// does for one it cannot trust. Lock takes nothing but logs in trace, with every
+// other call, so tests can see what happened under which lock. It is safe for
+// concurrent use.
+type fakeRecords struct {
+	mu      sync.Mutex
+	records map[string]*podnet.Record
+	// loadErr holds, per container ID, the error Load returns for a record
+	// that exists but cannot be read (see corruptRecordError); List lists it,
+	// Remove and Save replace it.
+	loadErr map[string]error
+	// legacy holds upstream Multus's cache per container ID as LoadLegacy
+	// returns it; legacyErr fails LoadLegacy per container ID (a damaged
+	// cache).
+	legacy    map[string][]podnet.Attachment
+	legacyErr map[string]error
+	// lockErr, saveErr, removeErr and listErr fail every call of their method.
+	lockErr, saveErr, removeErr, listErr error
+
+	// trace logs every call in order: "lock shared", "lock exclusive",
+	// "unlock shared", "unlock exclusive", "save <id>", "load <id>",
+	// "remove <id>", "list", "load-legacy <id> <ifName>", "remove-legacy <id>".
+	trace []string
+	// shared and exclusive count the locks held now.
+	shared, exclusive int
+}
+
+func newFakeRecords() *fakeRecords {
+	return &fakeRecords{
+		records:   map[string]*podnet.Record{},
+		loadErr:   map[string]error{},
+		legacy:    map[string][]podnet.Attachment{},
+		legacyErr: map[string]error{},
+	}
+}
+
+// notExist is the error of a missing record or file, as the file system gives
+// it.
+func notExist(op, path string) error {
+	return &fs.PathError{Op: op, Path: path, Err: fs.ErrNotExist}
+}
+
+// copyRecord deep-copies a record through JSON, as the store's file does.
+func copyRecord(rec *podnet.Record) (*podnet.Record, error) {
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return nil, err
+	}
+	var out podnet.Record
+	if err := json.Unmarshal(data, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+func (r *fakeRecords) log(op string) { r.trace = append(r.trace, op) }
+
+func (r *fakeRecords) Lock(exclusive bool) (func(), error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	how := "shared"
+	if exclusive {
+		how = "exclusive"
+	}
+	r.log("lock " + how)
+	if r.lockErr != nil {
+		return nil, r.lockErr
+	}
+	if exclusive {
+		r.exclusive++
+	} else {
+		r.shared++
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.log("unlock " + how)
+			if exclusive {
+				r.exclusive--
+			} else {
+				r.shared--
+			}
+		})
+	}, nil
+}
+
+func (r *fakeRecords) Save(rec *podnet.Record) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.log("save " + rec.ContainerID)
+	if r.saveErr != nil {
+		return r.saveErr
+	}
+	c, err := copyRecord(rec)
+	if err != nil {
+		return err
+	}
+	r.records[rec.ContainerID] = c
+	delete(r.loadErr, rec.ContainerID)
+	return nil
+}
+
+func (r *fakeRecords) Load(containerID string) (*podnet.Record, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.log("load " + containerID)
+	if err := r.loadErr[containerID]; err != nil {
+		return nil, err
+	}
+	rec, ok := r.records[containerID]
+	if !ok {
+		return nil, notExist("open", containerID+".json")
+	}
+	return copyRecord(rec)
+}
+
+func (r *fakeRecords) Remove(containerID string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.log("remove " + containerID)
+	if r.removeErr != nil {
+		return r.removeErr
+	}
+	delete(r.records, containerID)
+	delete(r.loadErr, containerID)
+	return nil
+}
+
+// List returns the container IDs of the records, readable or not, sorted as the
+// store's folder listing is.
+func (r *fakeRecords) List() ([]string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.log("list")
+	if r.listErr != nil {
+		return nil, r.listErr
+	}
+	ids := slices.Collect(maps.Keys(r.records))
+	for id := range r.loadErr {
+		if _, ok := r.records[id]; !ok {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// LoadLegacy returns a copy of the attachments seeded in legacy, as given: the
+// conversion of upstream's file is the store's.
+func (r *fakeRecords) LoadLegacy(containerID, ifName string) ([]podnet.Attachment, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.log("load-legacy " + containerID + " " + ifName)
+	if err := r.legacyErr[containerID]; err != nil {
+		return nil, err
+	}
+	atts, ok := r.legacy[containerID]
+	if !ok {
+		return nil, notExist("open", containerID)
+	}
+	c, err := copyRecord(&podnet.Record{Attachments: atts})
+	if err != nil {
+		return nil, err
+	}
+	return c.Attachments, nil
+}
+
+func (r *fakeRecords) RemoveLegacy(containerID string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.log("remove-legacy " + containerID)
+	delete(r.legacy, containerID)
+	delete(r.legacyErr, containerID)
+	return nil
+}
+
+// corrupt makes the record of containerID exist but fail to load with a
+// *corruptRecordError giving reason, and returns that error.
+func (r *fakeRecords) corrupt(containerID, reason string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	err := &corruptRecordError{ContainerID: containerID, Reason: reason}
+	r.loadErr[containerID] = err
+	return err
+}
+
+// has reports whether a record of containerID exists, readable or not.
+func (r *fakeRecords) has(containerID string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.records[containerID]
+	_, bad := r.loadErr[containerID]
+	return ok || bad
+}
+
+// ops returns a copy of trace.
+func (r *fakeRecords) ops() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.trace)
+}
+
+// held returns the number of shared and exclusive locks held now.
+func (r *fakeRecords) held() (shared, exclusive int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.shared, r.exclusive
+}
+
+// fakeFiles is an in-memory Files: a map from path to content, with the
+// semantics of package hostfiles (a missing device plugin file is no error to
+// copy, one that is not JSON is; device-info is read compacted, a missing file
+// reads as nil; a missing file is no error to remove). Folders do not exist: a
+// path is there or not. It is safe for concurrent use, so a test can create a
+// file while the engine waits for it.
+type fakeFiles struct {
+	mu    sync.Mutex
+	files map[string][]byte
+	// fail makes every operation on the path fail with the error, as an
+	// unreadable file or folder would.
+	fail map[string]error
+	// missed, when set, receives, without blocking, the path of every Exists
+	// that found nothing: how a test learns that the engine waits.
+	missed chan string
+}
+
+func newFakeFiles() *fakeFiles {
+	return &fakeFiles{files: map[string][]byte{}, fail: map[string]error{}}
+}
+
+// put creates or replaces the file at path.
+func (f *fakeFiles) put(path string, data []byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.files[path] = bytes.Clone(data)
+}
+
+// get returns the file at path and whether it exists.
+func (f *fakeFiles) get(path string) ([]byte, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	data, ok := f.files[path]
+	return bytes.Clone(data), ok
+}
+
+// failOn makes every operation on path fail with err.
+func (f *fakeFiles) failOn(path string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fail[path] = err
+}
+
+func (f *fakeFiles) Exists(path string) error {
+	f.mu.Lock()
+	err := f.fail[path]
+	_, ok := f.files[path]
+	missed := f.missed
+	f.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if ok {
+		return nil
+	}
+	if missed != nil {
+		select {
+		case missed <- path:
+		default:
+		}
+	}
+	return notExist("stat", path)
+}
+
+func (f *fakeFiles) CopyDeviceInfo(src, dst string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.fail[src]; err != nil {
+		return fmt.Errorf("device-info file: %w", err)
+	}
+	data, ok := f.files[src]
+	if !ok {
+		return nil
+	}
+	if !json.Valid(data) {
+		return fmt.Errorf("device-info file %s is not JSON", src)
+	}
+	if err := f.fail[dst]; err != nil {
+		return fmt.Errorf("device-info file: %w", err)
+	}
+	f.files[dst] = bytes.Clone(data)
+	return nil
+}
+
+func (f *fakeFiles) ReadDeviceInfo(path string) (json.RawMessage, error) {
+	if path == "" {
+		return nil, nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.fail[path]; err != nil {
+		return nil, err
+	}
+	data, ok := f.files[path]
+	if !ok {
+		return nil, nil
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, data); err != nil {
+		return nil, fmt.Errorf("device-info file %s: %w", path, err)
+	}
+	return buf.Bytes(), nil
+}
+
+func (f *fakeFiles) RemoveDeviceInfo(path string) error {
+	if path == "" {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.fail[path]; err != nil {
+		return err
+	}
+	delete(f.files, path)
+	return nil
+}

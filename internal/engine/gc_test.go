@@ -2,8 +2,7 @@ package engine
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/polynet-cni/polynet/internal/adapter/store"
+	"github.com/polynet-cni/polynet/internal/cnicode"
 	"github.com/polynet-cni/polynet/internal/config"
 	"github.com/polynet-cni/polynet/internal/podnet"
 	"github.com/polynet-cni/polynet/internal/request"
@@ -73,22 +72,16 @@ func saveRecord(t *testing.T, e *Engine, id string, age time.Duration, atts []po
 	}
 }
 
-// writeCorrupt writes an unreadable record for id.
-func writeCorrupt(t *testing.T, e *Engine, id string) {
+// writeCorrupt makes id's record one that cannot be read, and returns the error
+// Load gives for it.
+func writeCorrupt(t *testing.T, e *Engine, id string) error {
 	t.Helper()
-	path := diskRecords(e).Path(id)
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(`{"version":1,"containerID":"`+id+`"`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	return recordsOf(e).corrupt(id, "does not decode: unexpected EOF")
 }
 
-// hasRecord reports whether id's record file is still there.
+// hasRecord reports whether id's record, readable or not, is still there.
 func hasRecord(e *Engine, id string) bool {
-	_, err := os.Stat(diskRecords(e).Path(id))
-	return err == nil
+	return recordsOf(e).has(id)
 }
 
 // cmpSortStrings compares string slices as sets.
@@ -129,13 +122,17 @@ func TestGC(t *testing.T) {
 	saveRecord(t, e, "valid1", time.Hour, gcAttachments)
 	saveRecord(t, e, "stale", 2*time.Minute, gcAttachments)
 	saveRecord(t, e, "young", 10*time.Second, gcAttachments[:2])
-	writeCorrupt(t, e, "broken")
+	injected := writeCorrupt(t, e, "broken")
 
 	err := e.GC(t.Context(), gcRequest(t), conf)
 
-	var ce *store.CorruptError
-	if !errors.As(err, &ce) || !strings.Contains(ce.Path, "broken") {
-		t.Errorf("GC error = %v, want the corrupt record's *store.CorruptError", err)
+	var ce *corruptRecordError
+	if !errors.Is(err, injected) || !errors.As(err, &ce) || ce.ContainerID != "broken" {
+		t.Errorf("GC error = %v, want the corrupt record's %v", err, injected)
+	}
+	var coder cnicode.Coder
+	if !errors.As(err, &coder) || coder.CNICode() != cnicode.RecordCorrupt {
+		t.Errorf("CNI code of %v = %v, want %d", err, coder, cnicode.RecordCorrupt)
 	}
 	wantDels := []string{
 		"DEL ns1/net-b net2 stale /var/run/netns/stale",
@@ -314,7 +311,7 @@ func TestGCFailuresDoNotStopOthers(t *testing.T) {
 			if diff := cmp.Diff(tt.wantGCNets, gotNets, cmpSortStrings); diff != "" {
 				t.Errorf("networks GC'd (-want +got):\n%s", diff)
 			}
-			// Records are read in file name order: stale, then valid1.
+			// Records are listed in name order: stale, then valid1.
 			wantA := []types.GCAttachment{{ContainerID: "valid1", IfName: "net1"}}
 			if tt.wantKept {
 				wantA = append([]types.GCAttachment{{ContainerID: "stale", IfName: "net1"}}, wantA...)
@@ -326,37 +323,38 @@ func TestGCFailuresDoNotStopOthers(t *testing.T) {
 	}
 }
 
-// TestGCExcludesADDs proves that GC holds the store's lock exclusively while it
-// works, so an ADD, which takes it shared from before its record is written until
-// its delegates are done, can never be half made while GC reads the records and
-// the result cache: its fresh attachments could not be told from stale ones.
+// TestGCExcludesADDs proves that GC holds the records' lock exclusively while it
+// works, from before it lists the records until after it has read the result
+// cache, so an ADD, which takes it shared from before its record is written
+// until its delegates are done, can never be half made while GC reads the
+// records and the result cache: its fresh attachments could not be told from
+// stale ones. That the lock excludes across processes is the store's test.
 func TestGCExcludesADDs(t *testing.T) {
 	dir := t.TempDir()
 	conf := gcConf(t, dir, "valid1/eth0")
 	del := &fakeDelegates{}
 	e := newEngine(nil, del, conf)
 	saveRecord(t, e, "valid1", time.Hour, gcAttachments[:2])
-	acquired := make(chan struct{})
+	recs := recordsOf(e)
+	cachedRead := false
 	del.beforeCached = func() {
-		go func() {
-			unlock, err := e.Records.Lock(false)
-			if err == nil {
-				unlock()
-			}
-			close(acquired)
-		}()
-		select {
-		case <-acquired:
-			t.Error("an ADD's shared lock was granted while GC ran")
-		case <-time.After(200 * time.Millisecond):
+		cachedRead = true
+		if shared, exclusive := recs.held(); shared != 0 || exclusive != 1 {
+			t.Errorf("locks held while GC reads the result cache: %d shared, %d exclusive; want 1 exclusive", shared, exclusive)
 		}
 	}
+	recs.trace = nil
 	if err := e.GC(t.Context(), gcRequest(t), conf); err != nil {
 		t.Fatalf("GC: %v", err)
 	}
-	select {
-	case <-acquired:
-	case <-time.After(5 * time.Second):
-		t.Error("the ADD's lock was not granted after GC")
+	if !cachedRead {
+		t.Fatal("GC did not read the result cache")
+	}
+	ops := recs.ops()
+	if len(ops) < 3 || ops[0] != "lock exclusive" || ops[len(ops)-1] != "unlock exclusive" || !slices.Contains(ops, "list") {
+		t.Errorf("records calls %v, want the exclusive lock taken before the records are listed and released last", ops)
+	}
+	if shared, exclusive := recs.held(); shared != 0 || exclusive != 0 {
+		t.Errorf("locks still held after GC: %d shared, %d exclusive", shared, exclusive)
 	}
 }

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"errors"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -116,9 +115,6 @@ func TestStatusDelegates(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			ready := filepath.Join(dir, "ready")
-			if err := os.WriteFile(ready, nil, 0o644); err != nil {
-				t.Fatal(err)
-			}
 			extra := `,"readinessindicatorfile":` + quote(ready)
 			conf := defaultConf(t, dir, extra)
 			wantNetwork, wantConfig := "cbr0", clusterDelegate
@@ -136,6 +132,7 @@ func TestStatusDelegates(t *testing.T) {
 			} else {
 				e = newEngine(nil, del, conf)
 			}
+			filesOf(e).put(ready, nil)
 			err := e.Status(t.Context(), statusRequest(t), conf)
 			if err != tt.statusErr {
 				t.Errorf("Status error = %v, want %v unchanged", err, tt.statusErr)
