@@ -5,12 +5,14 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/polynet-cni/polynet/internal/cnicode"
 	"github.com/polynet-cni/polynet/internal/podnet"
 )
 
@@ -86,6 +88,28 @@ func TestLoadRejectsDamagedRecords(t *testing.T) {
 		{"trailing garbage", append(append([]byte{}, good...), []byte(" {}")...), "trailing data"},
 		{"unknown field", []byte(strings.Replace(string(good), `"version":1`, `"version":1,"extra":2`, 1)), "does not decode"},
 	}
+	// Well-formed, correctly checksummed records that still cannot be torn
+	// down from: the checksum is made over the damaged content.
+	checksummed := func(change func(r *podnet.Record)) []byte {
+		r := sample("c1")
+		r.Version = FormatVersion
+		change(r)
+		data, err := encode(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	tests = append(tests, []struct {
+		name   string
+		data   []byte
+		reason string
+	}{
+		{"another format version", checksummed(func(r *podnet.Record) { r.Version = FormatVersion + 1 }), "format version"},
+		{"no container ID", checksummed(func(r *podnet.Record) { r.ContainerID = "" }), "no container ID"},
+		{"attachment without interface name", checksummed(func(r *podnet.Record) { r.Attachments[1].IfName = "" }), "attachment 1 has no interface name or config"},
+		{"attachment without config", checksummed(func(r *podnet.Record) { r.Attachments[0].Config = nil }), "attachment 0 has no interface name or config"},
+	}...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if err := os.WriteFile(s.Path("c1"), tt.data, 0o600); err != nil {
@@ -99,7 +123,24 @@ func TestLoadRejectsDamagedRecords(t *testing.T) {
 			if !strings.Contains(err.Error(), s.Path("c1")) {
 				t.Errorf("message %q does not name the file", err)
 			}
+			if code := ce.CNICode(); code != cnicode.RecordCorrupt {
+				t.Errorf("CNICode() = %d, want %d (RecordCorrupt)", code, cnicode.RecordCorrupt)
+			}
+			// Kept for inspection, byte for byte, and still listed, so GC
+			// and an operator see it; Remove deletes it.
+			if got, err := os.ReadFile(s.Path("c1")); err != nil || string(got) != string(tt.data) {
+				t.Errorf("after Load the file is %q (%v), want it unchanged", got, err)
+			}
+			if ids, err := s.List(); err != nil || !slices.Equal(ids, []string{"c1"}) {
+				t.Errorf("List() = %v, %v; want [c1]", ids, err)
+			}
 		})
+	}
+	if err := s.Remove("c1"); err != nil {
+		t.Fatalf("Remove of a corrupt record: %v", err)
+	}
+	if _, err := os.Stat(s.Path("c1")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("after Remove: %v, want no file", err)
 	}
 }
 
@@ -114,6 +155,9 @@ func TestLoadRejectsRecordOfAnotherContainer(t *testing.T) {
 	var ce *CorruptError
 	if _, err := s.Load("c2"); !errors.As(err, &ce) {
 		t.Fatalf("got %v, want CorruptError", err)
+	}
+	if ce.Path != s.Path("c2") || !strings.Contains(ce.Reason, "c1") {
+		t.Errorf("CorruptError{Path: %q, Reason: %q}: want the file read and the container it names", ce.Path, ce.Reason)
 	}
 }
 
