@@ -1,46 +1,89 @@
-// Package socketapi is the socket protocol between multus-shim and multus-daemon:
-// the request and response bodies of both ends, in upstream's shape, so that
-// third parties written against upstream (multus-dynamic-networks-controller's
-// /delegate calls) work unchanged, and a small client.
+// Package socketapi holds both ends of the socket protocol between multus-shim
+// and multus-daemon: the request and response bodies, their protocol version,
+// the client the shim (and the daemon's own probes) call with, and the daemon's
+// HTTP server on <socketDir>/multus.sock.
+//
+// The bodies keep upstream's shape and JSON names, so that a drop-in daemon
+// answers upstream's shim, and third parties written against upstream
+// (multus-dynamic-networks-controller's /delegate calls) work unchanged. Upstream
+// sends no protocol version; a request without one is version 1, upstream's
+// shape, and our client always sends the version it speaks, so a daemon that
+// does not know it refuses the request instead of misreading it.
+//
+// The server keeps the socket root only (folder 0700, socket 0600) and bounds
+// what a burst can cost: each body's size, each request's time, and the
+// requests in flight, past which the answer is CNI code 11 ("try again later")
+// rather than more memory (Multus #1346). The client bounds the time to reach
+// the daemon, the whole call, and the size of the answer it reads.
 package socketapi
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"path/filepath"
-	"time"
-
-	"github.com/containernetworking/cni/pkg/types"
-
-	"github.com/polynet-cni/polynet/internal/cnicode"
+	"slices"
+	"strconv"
+	"strings"
 )
 
 // Endpoints of the daemon's socket.
 const (
-	SocketName       = "multus.sock"
-	PathCNI          = "/cni"
-	PathDelegate     = "/delegate"
-	PathHealthz      = "/healthz"
-	PathReadyz       = "/readyz"
-	maxResponseBytes = 4 << 20
+	SocketName   = "multus.sock"
+	PathCNI      = "/cni"
+	PathDelegate = "/delegate"
+	PathHealthz  = "/healthz"
+	PathReadyz   = "/readyz"
 )
+
+// ProtocolVersion is the version of the request body this package's client
+// sends. Version 1 is upstream's shape: env, config and interfaceAttributes.
+const ProtocolVersion = 1
+
+// SupportedProtocolVersions are the request versions the server accepts. A new
+// version is added here when the body changes in a way an older daemon would
+// misread; fields an older daemon may ignore need no new version.
+var SupportedProtocolVersions = []int{1}
+
+// protocolVersionField is the JSON name of Request.ProtocolVersion, named in the
+// server's refusal so that the sender knows what to change.
+const protocolVersionField = "protocolVersion"
 
 // SocketPath is the daemon's socket inside socketDir.
 func SocketPath(dir string) string { return filepath.Join(dir, SocketName) }
 
 // Request is the body of POST /cni and /delegate: the CNI environment and the
 // stdin configuration (base64 in JSON, as Go encodes []byte), plus, for /delegate,
-// the interface's requested attributes.
+// the interface's requested attributes. The JSON names are upstream's.
 type Request struct {
+	// ProtocolVersion is ours: upstream sends none, which means 1. The client
+	// sets it when it is zero.
+	ProtocolVersion     int                  `json:"protocolVersion,omitempty"`
 	Env                 map[string]string    `json:"env"`
 	Config              []byte               `json:"config"`
 	InterfaceAttributes *InterfaceAttributes `json:"interfaceAttributes,omitempty"`
+}
+
+// Version returns the request's protocol version: an absent (zero) version is
+// 1, upstream's shape.
+func (r *Request) Version() int {
+	if r.ProtocolVersion == 0 {
+		return 1
+	}
+	return r.ProtocolVersion
+}
+
+// checkVersion says why the server cannot read a request of this version, or
+// returns "" when it can.
+func (r *Request) checkVersion() string {
+	if slices.Contains(SupportedProtocolVersions, r.Version()) {
+		return ""
+	}
+	known := make([]string, len(SupportedProtocolVersions))
+	for i, v := range SupportedProtocolVersions {
+		known[i] = strconv.Itoa(v)
+	}
+	return fmt.Sprintf("request field %q is %d; this multus-daemon supports %s (absent means 1)",
+		protocolVersionField, r.ProtocolVersion, strings.Join(known, ", "))
 }
 
 // InterfaceAttributes are a hot-plugged interface's requests (/delegate).
@@ -51,103 +94,7 @@ type InterfaceAttributes struct {
 }
 
 // Response is the body of a successful request: the result for ADD, nothing for
-// other commands.
+// other commands. The key is upstream's "Result" (its struct has no tag).
 type Response struct {
 	Result json.RawMessage `json:"Result,omitempty"`
-}
-
-// UnreachableError says the daemon could not be reached: no socket, nothing
-// listening, or no answer in time. It carries CNI code 11, so the runtime retries.
-type UnreachableError struct {
-	Socket string
-	Err    error
-}
-
-func (e *UnreachableError) Error() string {
-	return fmt.Sprintf("multus-daemon at %s is not reachable (try again later): %v", e.Socket, e.Err)
-}
-
-func (e *UnreachableError) Unwrap() error { return e.Err }
-
-// CNICode reports TryAgainLater.
-func (e *UnreachableError) CNICode() uint { return cnicode.TryAgainLater }
-
-// Client calls the daemon.
-type Client struct {
-	Socket string
-	// ConnectTimeout bounds reaching the daemon; RequestTimeout the whole call.
-	ConnectTimeout time.Duration
-	RequestTimeout time.Duration
-}
-
-// Do posts req to path and returns the response; a CNI error the daemon answered
-// is returned as *types.Error with its code.
-func (c Client) Do(ctx context.Context, path string, req *Request) (*Response, error) {
-	body, err := json.Marshal(req)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, c.RequestTimeout)
-	defer cancel()
-	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://multus"+path, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	httpReq.Header.Set("Content-Type", "application/json")
-	resp, err := c.client().Do(httpReq)
-	if err != nil {
-		return nil, &UnreachableError{Socket: c.Socket, Err: err}
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
-	if err != nil {
-		return nil, &UnreachableError{Socket: c.Socket, Err: err}
-	}
-	if resp.StatusCode != http.StatusOK {
-		var ce types.Error
-		if json.Unmarshal(data, &ce) == nil && (ce.Code != 0 || ce.Msg != "") {
-			return nil, &ce
-		}
-		return nil, types.NewError(cnicode.Internal, fmt.Sprintf("multus-daemon answered %s: %s", resp.Status, bytes.TrimSpace(data)), "")
-	}
-	var out Response
-	if len(bytes.TrimSpace(data)) > 0 {
-		if err := json.Unmarshal(data, &out); err != nil {
-			return nil, fmt.Errorf("multus-daemon answer: %w", err)
-		}
-	}
-	return &out, nil
-}
-
-// Get probes an endpoint such as /readyz and returns its HTTP status.
-func (c Client) Get(ctx context.Context, path string) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.RequestTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://multus"+path, nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := c.client().Do(req)
-	if err != nil {
-		return 0, &UnreachableError{Socket: c.Socket, Err: err}
-	}
-	resp.Body.Close()
-	return resp.StatusCode, nil
-}
-
-func (c Client) client() *http.Client {
-	connect := c.ConnectTimeout
-	return &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			d := net.Dialer{Timeout: connect}
-			return d.DialContext(ctx, "unix", c.Socket)
-		},
-		DisableKeepAlives: true,
-	}}
-}
-
-// IsUnreachable reports whether err says the daemon could not be reached.
-func IsUnreachable(err error) bool {
-	var ue *UnreachableError
-	return errors.As(err, &ue)
 }

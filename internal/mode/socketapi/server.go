@@ -1,9 +1,3 @@
-// Package server is the daemon's end of the socket protocol: an HTTP server on
-// <socketDir>/multus.sock (folder 0700, socket 0600: root only) with the CNI
-// endpoint, upstream's /delegate endpoint for hot-plug controllers, /healthz and
-// /readyz. It bounds what a burst can cost: each body's size, each request's
-// time, and the requests in flight, past which the answer is CNI code 11 ("try
-// again later") rather than more memory (Multus #1346).
 package socketapi
 
 import (
@@ -11,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -30,7 +26,9 @@ type Dispatcher interface {
 	Delegate(ctx context.Context, req *Request) (json.RawMessage, error)
 }
 
-// Options bound the server.
+// Options bound the server. MaxInFlight, MaxRequestBytes and RequestTimeout
+// must be positive (the daemon's configuration checks them): a zero bound
+// refuses every request. ConnectionLimit zero means no limit.
 type Options struct {
 	SocketDir       string
 	ConnectionLimit int
@@ -45,8 +43,9 @@ type Options struct {
 
 // Observer records what the server does.
 type Observer interface {
-	// ObserveRequest records one finished request: endpoint, CNI command, result
-	// (success, error, rejected) and its duration.
+	// ObserveRequest records one finished request: endpoint, CNI command (one of
+	// ADD, DEL, CHECK, STATUS, GC, or "other", which includes bodies that could
+	// not be read), result (success, error, rejected) and its duration.
 	ObserveRequest(endpoint, command, result string, d time.Duration)
 	// AddInFlight moves the count of requests being processed.
 	AddInFlight(delta float64)
@@ -87,8 +86,8 @@ func (s *Server) Listen() error {
 		return fmt.Errorf("socket folder: %w", err)
 	}
 	path := SocketPath(dir)
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("removing the old socket: %w", err)
+	if err := removeStaleSocket(path); err != nil {
+		return err
 	}
 	l, err := net.Listen("unix", path)
 	if err != nil {
@@ -102,6 +101,26 @@ func (s *Server) Listen() error {
 		l = netutil.LimitListener(l, s.opts.ConnectionLimit)
 	}
 	s.listener = l
+	return nil
+}
+
+// removeStaleSocket removes the socket a killed daemon left at path. Anything
+// else there, a file or a folder, is refused rather than deleted: the path is
+// configuration, and a mistake in it must not cost someone's file.
+func removeStaleSocket(path string) error {
+	info, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("the old socket: %w", err)
+	}
+	if info.Mode().Type() != os.ModeSocket {
+		return fmt.Errorf("%s is a %v, not a socket; remove it or choose another socket folder", path, info.Mode().Type())
+	}
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("removing the old socket: %w", err)
+	}
 	return nil
 }
 
@@ -140,10 +159,10 @@ func (s *Server) handle(endpoint string, run func(context.Context, *Request) (js
 			writeError(w, http.StatusMethodNotAllowed, types.NewError(cnicode.InvalidEnvironment, "use POST", ""))
 			return
 		}
-		var req Request
-		body := http.MaxBytesReader(w, r.Body, s.opts.MaxRequestBytes)
-		if err := json.NewDecoder(body).Decode(&req); err != nil {
-			writeError(w, http.StatusBadRequest, types.NewError(cnicode.DecodingFailure, "request body", err.Error()))
+		req, cerr := decodeRequest(http.MaxBytesReader(w, r.Body, s.opts.MaxRequestBytes))
+		if cerr != nil {
+			s.observe(endpoint, "", "error", start)
+			writeError(w, http.StatusBadRequest, cerr)
 			return
 		}
 		command := req.Env["CNI_COMMAND"]
@@ -160,7 +179,7 @@ func (s *Server) handle(endpoint string, run func(context.Context, *Request) (js
 		defer s.gauge(-1)
 		ctx, cancel := context.WithTimeout(r.Context(), s.opts.RequestTimeout)
 		defer cancel()
-		result, err := run(ctx, &req)
+		result, err := run(ctx, req)
 		if err != nil {
 			s.observe(endpoint, command, "error", start)
 			writeError(w, http.StatusInternalServerError, plugin.AsCNIError(err))
@@ -173,10 +192,33 @@ func (s *Server) handle(endpoint string, run func(context.Context, *Request) (js
 	}
 }
 
-func (s *Server) observe(endpoint, command, result string, start time.Time) {
-	if s.opts.Observer != nil {
-		s.opts.Observer.ObserveRequest(endpoint, command, result, time.Since(start))
+// decodeRequest reads a request body and refuses one the server cannot read:
+// not JSON, over the size bound (body is a MaxBytesReader), or of a protocol
+// version it does not know. Fields it does not know are ignored, as upstream's
+// daemon ignores them.
+func decodeRequest(body io.Reader) (*Request, *types.Error) {
+	var req Request
+	if err := json.NewDecoder(body).Decode(&req); err != nil {
+		return nil, types.NewError(cnicode.DecodingFailure, "request body", err.Error())
 	}
+	if why := req.checkVersion(); why != "" {
+		return nil, types.NewError(cnicode.IncompatibleVersion, why, "")
+	}
+	return &req, nil
+}
+
+// commands are the CNI commands the metrics name; any other value of
+// CNI_COMMAND is counted as "other", so that a request cannot make a new series.
+var commands = []string{"ADD", "DEL", "CHECK", "STATUS", "GC"}
+
+func (s *Server) observe(endpoint, command, result string, start time.Time) {
+	if s.opts.Observer == nil {
+		return
+	}
+	if !slices.Contains(commands, command) {
+		command = "other"
+	}
+	s.opts.Observer.ObserveRequest(endpoint, command, result, time.Since(start))
 }
 
 func (s *Server) gauge(delta float64) {

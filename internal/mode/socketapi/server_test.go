@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/containernetworking/cni/pkg/types"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/polynet-cni/polynet/internal/cnicode"
 )
@@ -142,4 +145,169 @@ func asCNI(err error, target **types.Error) bool {
 		*target = e
 	}
 	return ok
+}
+
+// TestListen: the socket folder is made (nested), or an existing one narrowed,
+// to 0700; a stale socket left by a killed daemon is replaced; anything else at
+// the socket's path is refused and left as it was.
+func TestListen(t *testing.T) {
+	tests := []struct {
+		name    string
+		prepare func(t *testing.T, dir string) // dir is the socket folder
+		wantErr string                         // "" when Listen must succeed
+	}{
+		{"new nested folder", func(*testing.T, string) {}, ""},
+		{"existing open folder", func(t *testing.T, dir string) { mkdir(t, dir, 0o755) }, ""},
+		{"stale socket", func(t *testing.T, dir string) {
+			mkdir(t, dir, 0o700)
+			l, err := net.ListenUnix("unix", &net.UnixAddr{Name: SocketPath(dir), Net: "unix"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.SetUnlinkOnClose(false)
+			l.Close()
+		}, ""},
+		{"regular file", func(t *testing.T, dir string) {
+			mkdir(t, dir, 0o700)
+			if err := os.WriteFile(SocketPath(dir), []byte("keep me"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, "not a socket"},
+		{"folder", func(t *testing.T, dir string) { mkdir(t, SocketPath(dir), 0o700) }, "not a socket"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "run", "multus")
+			tt.prepare(t, dir)
+			before, _ := os.Lstat(SocketPath(dir))
+			s := New(&recorder{}, Options{SocketDir: dir, MaxInFlight: 1, MaxRequestBytes: 1 << 10, RequestTimeout: time.Second})
+			err := s.Listen()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Listen: %v, want an error saying %q", err, tt.wantErr)
+				}
+				after, lerr := os.Lstat(SocketPath(dir))
+				if lerr != nil || after.Mode() != before.Mode() || after.Size() != before.Size() {
+					t.Errorf("Listen changed what it refused: %v %v", after, lerr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			go func() { _ = s.Serve() }()
+			t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
+			for path, want := range map[string]os.FileMode{dir: os.ModeDir | 0o700, SocketPath(dir): os.ModeSocket | 0o600} {
+				info, err := os.Lstat(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := info.Mode() & (os.ModeType | os.ModePerm); got != want {
+					t.Errorf("%s has mode %v, want %v", path, got, want)
+				}
+			}
+			c := Client{Socket: SocketPath(dir), ConnectTimeout: time.Second, RequestTimeout: 5 * time.Second}
+			if code, err := c.Get(context.Background(), PathHealthz); err != nil || code != http.StatusOK {
+				t.Errorf("/healthz on the new socket: %d %v", code, err)
+			}
+		})
+	}
+}
+
+func mkdir(t *testing.T, dir string, mode os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(dir, mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// observation is one ObserveRequest call without its duration.
+type observation struct{ Endpoint, Command, Result string }
+
+// observer records what the server reports.
+type observer struct {
+	mu       sync.Mutex
+	seen     []observation
+	inFlight float64
+	peak     float64
+}
+
+func (o *observer) ObserveRequest(endpoint, command, result string, d time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.seen = append(o.seen, observation{endpoint, command, result})
+}
+
+func (o *observer) AddInFlight(delta float64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.inFlight += delta
+	o.peak = max(o.peak, o.inFlight)
+}
+
+// TestObserver: each request is reported once with its endpoint, a command
+// from the known set (anything else is "other", so a caller cannot make new
+// metric series), and its result; the in-flight count goes up and back to 0.
+func TestObserver(t *testing.T) {
+	obs := &observer{}
+	rec := &recorder{result: json.RawMessage(`{}`)}
+	_, c := start(t, rec, Options{Observer: obs})
+	failing := &recorder{err: errors.New("boom")}
+	_, cf := start(t, failing, Options{Observer: obs})
+	tests := []struct {
+		name string
+		call func() error
+		want observation
+	}{
+		{"success", func() error {
+			_, err := c.Do(context.Background(), PathCNI, &Request{Env: map[string]string{"CNI_COMMAND": "ADD"}})
+			return err
+		}, observation{PathCNI, "ADD", "success"}},
+		{"delegate", func() error {
+			_, err := c.Do(context.Background(), PathDelegate, &Request{Env: map[string]string{"CNI_COMMAND": "DEL"}})
+			return err
+		}, observation{PathDelegate, "DEL", "success"}},
+		{"unknown command", func() error {
+			_, err := c.Do(context.Background(), PathCNI, &Request{Env: map[string]string{"CNI_COMMAND": "SOMETHING-NEW"}})
+			return err
+		}, observation{PathCNI, "other", "success"}},
+		{"dispatcher error", func() error {
+			_, err := cf.Do(context.Background(), PathCNI, &Request{Env: map[string]string{"CNI_COMMAND": "CHECK"}})
+			if err == nil {
+				return errors.New("no error")
+			}
+			return nil
+		}, observation{PathCNI, "CHECK", "error"}},
+		{"refused version", func() error {
+			_, err := c.Do(context.Background(), PathCNI, &Request{ProtocolVersion: 7, Env: map[string]string{"CNI_COMMAND": "ADD"}})
+			if err == nil {
+				return errors.New("no error")
+			}
+			return nil
+		}, observation{PathCNI, "other", "error"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			obs.mu.Lock()
+			before := len(obs.seen)
+			obs.mu.Unlock()
+			if err := tt.call(); err != nil {
+				t.Fatal(err)
+			}
+			obs.mu.Lock()
+			defer obs.mu.Unlock()
+			if diff := cmp.Diff([]observation{tt.want}, obs.seen[before:]); diff != "" {
+				t.Errorf("observations (-want +got):\n%s", diff)
+			}
+			if obs.inFlight != 0 {
+				t.Errorf("in flight %v after the request, want 0", obs.inFlight)
+			}
+		})
+	}
+	if obs.peak != 1 {
+		t.Errorf("in-flight peak %v, want 1", obs.peak)
+	}
 }
