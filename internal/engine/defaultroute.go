@@ -42,9 +42,11 @@ func (e *Engine) applyDefaultRoute(sb podnet.Sandbox, planned []attach.Planned) 
 	if len(ch.gateways) == 0 {
 		ch.families = []int{4, 6}
 	}
+	// Every default route of the families goes first, the owner's gateways come
+	// after: an owner listed before another attachment with a default route of
+	// the same family would otherwise find that route in its way.
 	for i, p := range planned {
-		own := i == ch.owner
-		if own && len(ch.gateways) == 0 {
+		if i == ch.owner && len(ch.gateways) == 0 {
 			continue
 		}
 		for _, f := range ch.families {
@@ -52,14 +54,19 @@ func (e *Engine) applyDefaultRoute(sb podnet.Sandbox, planned []attach.Planned) 
 				return ch, fmt.Errorf("removing the IPv%d default route of %s: %w", f, p.IfName, err)
 			}
 		}
+	}
+	for _, gw := range ch.gateways {
+		if err := e.Routes.AddDefault(sb.NetNS, planned[ch.owner].IfName, gw); err != nil {
+			return ch, err
+		}
+	}
+	for i, p := range planned {
+		if i == ch.owner && len(ch.gateways) == 0 {
+			continue
+		}
 		var add []net.IP
-		if own {
+		if i == ch.owner {
 			add = ch.gateways
-			for _, gw := range add {
-				if err := e.Routes.AddDefault(sb.NetNS, p.IfName, gw); err != nil {
-					return ch, err
-				}
-			}
 		}
 		if err := e.Delegates.RewriteDefaultRoutes(sb, p.Attachment, ch.families, add); err != nil {
 			return ch, fmt.Errorf("updating the cached result of %s: %w", p.IfName, err)

@@ -73,8 +73,8 @@ func TestApplyDefaultRoute(t *testing.T) {
 			gateways: []string{"10.1.1.1"},
 			wantCalls: withNetNS(
 				"DEL eth0 4",
-				"DEL net1 4", "ADD net1 10.1.1.1",
-				"DEL net2 4",
+				"DEL net1 4",
+				"DEL net2 4", "ADD net1 10.1.1.1",
 			),
 			wantRewrites: []string{"eth0 [4] []", "net1 [4] [10.1.1.1]", "net2 [4] []"},
 			wantChange:   routeChange{owner: 1, families: []int{4}, gateways: []net.IP{net.ParseIP("10.1.1.1")}},
@@ -97,8 +97,8 @@ func TestApplyDefaultRoute(t *testing.T) {
 			gateways: []string{"10.1.1.1", "fd01::1"},
 			wantCalls: withNetNS(
 				"DEL eth0 4", "DEL eth0 6",
-				"DEL net1 4", "DEL net1 6", "ADD net1 10.1.1.1", "ADD net1 fd01::1",
-				"DEL net2 4", "DEL net2 6",
+				"DEL net1 4", "DEL net1 6",
+				"DEL net2 4", "DEL net2 6", "ADD net1 10.1.1.1", "ADD net1 fd01::1",
 			),
 			wantRewrites: []string{"eth0 [4 6] []", "net1 [4 6] [10.1.1.1 fd01::1]", "net2 [4 6] []"},
 			wantChange:   routeChange{owner: 1, families: []int{4, 6}, gateways: []net.IP{net.ParseIP("10.1.1.1"), net.ParseIP("fd01::1")}},
@@ -109,8 +109,8 @@ func TestApplyDefaultRoute(t *testing.T) {
 			gateways: []string{"10.1.1.1", "10.1.1.2"},
 			wantCalls: withNetNS(
 				"DEL eth0 4",
-				"DEL net1 4", "ADD net1 10.1.1.1", "ADD net1 10.1.1.2",
-				"DEL net2 4",
+				"DEL net1 4",
+				"DEL net2 4", "ADD net1 10.1.1.1", "ADD net1 10.1.1.2",
 			),
 			wantRewrites: []string{"eth0 [4] []", "net1 [4] [10.1.1.1 10.1.1.2]", "net2 [4] []"},
 			wantChange:   routeChange{owner: 1, families: []int{4}, gateways: []net.IP{net.ParseIP("10.1.1.1"), net.ParseIP("10.1.1.2")}},
@@ -198,19 +198,19 @@ func TestApplyDefaultRouteStopsAtFailure(t *testing.T) {
 		{
 			name:      "removing a default route",
 			fail:      "DEL net2 4",
-			wantCalls: withNetNS("DEL eth0 4", "DEL net1 4", "ADD net1 10.1.1.1", "DEL net2 4"),
+			wantCalls: withNetNS("DEL eth0 4", "DEL net1 4", "DEL net2 4"),
 			wantInErr: "net2",
 		},
 		{
 			name:      "adding the gateway",
 			fail:      "ADD net1 10.1.1.1",
-			wantCalls: withNetNS("DEL eth0 4", "DEL net1 4", "ADD net1 10.1.1.1"),
+			wantCalls: withNetNS("DEL eth0 4", "DEL net1 4", "DEL net2 4", "ADD net1 10.1.1.1"),
 			wantInErr: "netlink says no",
 		},
 		{
 			name:       "rewriting the cached result",
 			rewriteErr: true,
-			wantCalls:  withNetNS("DEL eth0 4"),
+			wantCalls:  withNetNS("DEL eth0 4", "DEL net1 4", "DEL net2 4", "ADD net1 10.1.1.1"),
 			wantInErr:  "eth0",
 		},
 	}
