@@ -13,8 +13,10 @@ LDFLAGS := -s -w -X $(MODULE)/internal/buildinfo.Version=$(VERSION) -X $(MODULE)
 BINARIES := multus multus-shim multus-daemon passthru install_multus thin_entrypoint
 
 GO_TEST_FLAGS ?= -count=1 -timeout 60m
+# How long `make fuzz` fuzzes each target: a duration, or a count of inputs such as 500x.
+FUZZTIME ?= 20s
 
-.PHONY: all build image testbed test lint bench demo clean
+.PHONY: all build image testbed test lint fmt fuzz cover bench demo clean
 
 all: build
 
@@ -47,6 +49,19 @@ lint:
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	go vet ./...
 	$$(. hack/versions.env; echo $${POLYNET_CACHE:-$${XDG_CACHE_HOME:-$$HOME/.cache}/polynet}/staticcheck-$$STATICCHECK_VERSION/staticcheck) ./...
+
+## fmt: gofmt -w over the Go files git tracks, and the new ones it does not ignore; prints the files it changed
+fmt:
+	@git ls-files -z --cached --others --exclude-standard -- '*.go' | \
+		while IFS= read -r -d '' f; do if [ -f "$$f" ]; then printf '%s\0' "$$f"; fi; done | xargs -0 -r gofmt -l -w
+
+## fuzz: every fuzz target in the module, found when it runs (hack/fuzz.sh), one after another, FUZZTIME (20s) each; stops at the first failure
+fuzz:
+	FUZZTIME='$(FUZZTIME)' hack/fuzz.sh
+
+## cover: the unit tests of ./internal ./cmd ./tools with coverage: a line per package, least covered first, and the total; profile in bin/cover.out
+cover:
+	COVERPROFILE=bin/cover.out hack/cover.sh
 
 ## bench: start-up time and memory of the per-pod binaries beside the bridge plugin
 bench: testbed

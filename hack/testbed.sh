@@ -160,7 +160,7 @@ install_node_images() {
 			go version
 			dpkg-query -W -f='${Package} ${Version}\n' busybox-static
 			printf '%s\n' "$PAUSE_IMAGE" "$TOOLBOX_IMAGE"
-			find tools/nodeimages -type f -name '*.go' ! -name '*_test.go' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
+			find tools/nodeimages tools/scratchimage -type f -name '*.go' ! -name '*_test.go' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
 			sha256sum go.mod
 		} | sha256sum | cut -d' ' -f1
 	)

@@ -1,17 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
-	"io"
 	"path/filepath"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
-	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/polynet-cni/polynet/tools/scratchimage"
 )
 
 // DefaultRepository is where the project publishes its image.
@@ -68,20 +64,24 @@ func Build(o Options) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	layerData, err := writeLayer(entries, o.Epoch)
+	img, err := scratchimage.New(scratchimage.Spec{
+		Entries:   entries,
+		Config:    imageConfig(o),
+		Epoch:     o.Epoch,
+		CreatedBy: "tools/mkimage: " + fmt.Sprint(Binaries) + " in /" + BinPath,
+	})
 	if err != nil {
 		return Result{}, err
 	}
-	img, err := buildImage(layerData, o)
-	if err != nil {
-		return Result{}, err
-	}
-	refs := make([]string, len(tags))
+	refs := make([]scratchimage.Ref, len(tags))
+	names := make([]string, len(tags))
 	for i, t := range tags {
-		refs[i] = o.Repository + ":" + t
+		names[i] = o.Repository + ":" + t
+		refs[i] = scratchimage.Ref{Name: names[i], Tag: t}
 	}
 	path := filepath.Join(o.OutDir, "polynet-"+tags[0]+".tar")
-	if err := writeArchive(path, img, refs, tags, o.Epoch); err != nil {
+	archive := scratchimage.Archive{Image: img, Refs: refs, Epoch: o.Epoch, DockerManifest: true}
+	if err := archive.WriteFile(path); err != nil {
 		return Result{}, fmt.Errorf("writing %s: %w", path, err)
 	}
 	digest, err := img.Digest()
@@ -96,46 +96,21 @@ func Build(o Options) (Result, error) {
 	for _, l := range m.Layers {
 		size += l.Size
 	}
-	return Result{Path: path, References: refs, ManifestDigest: digest, CompressedSize: size}, nil
+	return Result{Path: path, References: names, ManifestDigest: digest, CompressedSize: size}, nil
 }
 
-// buildImage makes the OCI image of one layer: OCI media types throughout, the
-// configuration below, and the creation time fixed to the epoch.
-func buildImage(layerData []byte, o Options) (v1.Image, error) {
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(layerData)), nil
-	}, tarball.WithMediaType(types.OCILayer))
-	if err != nil {
-		return nil, fmt.Errorf("layer: %w", err)
-	}
-	created := v1.Time{Time: o.Epoch}
-	base := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
-	base, err = mutate.ConfigFile(base, &v1.ConfigFile{
-		Architecture: "amd64",
-		OS:           "linux",
-		Created:      created,
-		RootFS:       v1.RootFS{Type: "layers"},
-		Config: v1.Config{
-			Entrypoint: entrypoint,
-			Env:        imageEnv,
-			WorkingDir: "/",
-			Labels: map[string]string{
-				"org.opencontainers.image.version":  o.Version,
-				"org.opencontainers.image.revision": o.Revision,
-				"org.opencontainers.image.title":    "polynet",
-				"org.opencontainers.image.source":   Source,
-			},
+// imageConfig is the image's runtime configuration: upstream's entrypoint and the
+// OCI labels that name this build.
+func imageConfig(o Options) v1.Config {
+	return v1.Config{
+		Entrypoint: entrypoint,
+		Env:        imageEnv,
+		WorkingDir: "/",
+		Labels: map[string]string{
+			"org.opencontainers.image.version":  o.Version,
+			"org.opencontainers.image.revision": o.Revision,
+			"org.opencontainers.image.title":    "polynet",
+			"org.opencontainers.image.source":   Source,
 		},
-	})
-	if err != nil {
-		return nil, err
 	}
-	return mutate.Append(base, mutate.Addendum{
-		Layer:     layer,
-		MediaType: types.OCILayer,
-		History: v1.History{
-			Created:   created,
-			CreatedBy: "tools/mkimage: " + fmt.Sprint(Binaries) + " in /" + BinPath,
-		},
-	})
 }

@@ -3,11 +3,7 @@ package main
 import (
 	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"debug/elf"
-	"encoding/binary"
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,47 +12,14 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
+
+	"github.com/polynet-cni/polynet/tools/scratchimage/imagetest"
 )
 
 var testEpoch = time.Unix(1_700_000_000, 0).UTC()
-
-// fakeELF returns the smallest file debug/elf reads as an executable for machine,
-// with a PT_INTERP header when dynamic, followed by payload, which makes each
-// binary's content distinct.
-func fakeELF(tb testing.TB, machine elf.Machine, dynamic bool, payload string) []byte {
-	tb.Helper()
-	const ehsize, phentsize = 64, 56
-	interp := "/lib64/ld-linux-x86-64.so.2\x00"
-	progs := []elf.Prog64{{Type: uint32(elf.PT_LOAD), Flags: uint32(elf.PF_R | elf.PF_X), Align: 0x1000}}
-	if dynamic {
-		off := uint64(ehsize + 2*phentsize)
-		progs = append(progs, elf.Prog64{Type: uint32(elf.PT_INTERP), Flags: uint32(elf.PF_R), Off: off,
-			Filesz: uint64(len(interp)), Memsz: uint64(len(interp)), Align: 1})
-	}
-	hdr := elf.Header64{
-		Ident:     [elf.EI_NIDENT]byte{0x7f, 'E', 'L', 'F', byte(elf.ELFCLASS64), byte(elf.ELFDATA2LSB), byte(elf.EV_CURRENT)},
-		Type:      uint16(elf.ET_EXEC),
-		Machine:   uint16(machine),
-		Version:   uint32(elf.EV_CURRENT),
-		Phoff:     ehsize,
-		Ehsize:    ehsize,
-		Phentsize: phentsize,
-		Phnum:     uint16(len(progs)),
-	}
-	var buf bytes.Buffer
-	for _, v := range []any{hdr, progs} {
-		if err := binary.Write(&buf, binary.LittleEndian, v); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	if dynamic {
-		buf.WriteString(interp)
-	}
-	buf.WriteString(payload)
-	return buf.Bytes()
-}
 
 // fakeBinDir writes the six binaries, as static amd64 executables, into a new
 // temporary folder, with the given mode and modification time, which must not
@@ -66,7 +29,7 @@ func fakeBinDir(t *testing.T, mode os.FileMode, mtime time.Time) string {
 	dir := t.TempDir()
 	for _, b := range Binaries {
 		p := filepath.Join(dir, b)
-		if err := os.WriteFile(p, fakeELF(t, elf.EM_X86_64, false, "binary "+b), mode); err != nil {
+		if err := os.WriteFile(p, imagetest.Executable(elf.EM_X86_64, false, "binary "+b), mode); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.Chmod(p, mode); err != nil {
@@ -126,32 +89,17 @@ func TestBuildIsReproducible(t *testing.T) {
 	}
 }
 
-// TestArchiveEntriesAreFixed checks every tar header of the archive and of its
-// layer: epoch times, owner 0:0 without names, sorted names, and that a
-// consumer (go-containerregistry's docker-archive reader) finds a valid image
-// under each reference.
-func TestArchiveEntriesAreFixed(t *testing.T) {
-	res, data := build(t, testOptions(fakeBinDir(t, 0o755, time.Now()), t.TempDir()))
-	var layer []byte
-	names := checkHeaders(t, "archive", bytes.NewReader(data), func(h *tar.Header, body []byte) {
-		if strings.HasPrefix(h.Name, "blobs/") && bytes.HasPrefix(body, []byte{0x1f, 0x8b}) {
-			layer = body
-		}
-	})
-	wantNames := []string{"blobs/", "blobs/sha256/", "blobs/sha256/*", "blobs/sha256/*", "blobs/sha256/*",
-		"index.json", "manifest.json", "oci-layout"}
-	if diff := cmp.Diff(wantNames, globBlobs(names)); diff != "" {
-		t.Errorf("archive members (-want +got):\n%s", diff)
+// TestImageContents reads the image under each reference the way `docker load` does
+// (go-containerregistry's docker-archive reader) and checks what mkimage puts in it:
+// upstream's file tree, the entrypoint links, the binaries' contents, the
+// configuration and labels, and the epoch as every time. That the archive and layer
+// are otherwise fixed and sorted is tools/scratchimage's to test.
+func TestImageContents(t *testing.T) {
+	o := testOptions(fakeBinDir(t, 0o700, time.Now()), t.TempDir())
+	res, _ := build(t, o)
+	if diff := cmp.Diff([]string{DefaultRepository + ":v1.2.3-4-gabcdef0-dirty", DefaultRepository + ":snapshot"}, res.References); diff != "" {
+		t.Errorf("references (-want +got):\n%s", diff)
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(layer))
-	if err != nil {
-		t.Fatalf("layer: %v", err)
-	}
-	if zr.Header.Name != "" || !zr.Header.ModTime.IsZero() {
-		t.Errorf("layer gzip header carries name %q, time %v", zr.Header.Name, zr.Header.ModTime)
-	}
-	checkHeaders(t, "layer", zr, nil)
-
 	for _, ref := range res.References {
 		tag, err := name.NewTag(ref)
 		if err != nil {
@@ -164,51 +112,78 @@ func TestArchiveEntriesAreFixed(t *testing.T) {
 		if err := validate.Image(img); err != nil {
 			t.Errorf("image %s: %v", ref, err)
 		}
+		cf, err := img.ConfigFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(imageConfig(o), cf.Config); diff != "" {
+			t.Errorf("%s config (-want +got):\n%s", ref, diff)
+		}
+		if !cf.Created.Time.Equal(testEpoch) || cf.OS != "linux" || cf.Architecture != "amd64" {
+			t.Errorf("%s: created %v, platform %s/%s", ref, cf.Created, cf.OS, cf.Architecture)
+		}
+		if diff := cmp.Diff(wantTree(), layerTree(t, img)); diff != "" {
+			t.Errorf("%s layer (-want +got):\n%s", ref, diff)
+		}
 	}
 }
 
-// checkHeaders reads every member of a tar, fails on any header that is not fixed,
-// and returns the names in order.
-func checkHeaders(t *testing.T, what string, r io.Reader, each func(*tar.Header, []byte)) []string {
+// node is one member of the image's layer as a test compares it.
+type node struct {
+	Type           byte
+	Mode           int64
+	Target, Prefix string
+}
+
+func wantTree() map[string]node {
+	dir := func(mode int64) node { return node{Type: tar.TypeDir, Mode: mode} }
+	link := func(target string) node { return node{Type: tar.TypeSymlink, Mode: 0o777, Target: target} }
+	tree := map[string]node{
+		"etc/": dir(0o755), "run/": dir(0o755), "tmp/": dir(0o1777), "usr/": dir(0o755),
+		"usr/src/": dir(0o755), "usr/src/multus-cni/": dir(0o755), BinPath + "/": dir(0o755), "var/": dir(0o755),
+		"var/run":         link("../run"),
+		"install_multus":  link(BinPath + "/install_multus"),
+		"thin_entrypoint": link(BinPath + "/thin_entrypoint"),
+	}
+	for _, b := range Binaries {
+		tree[BinPath+"/"+b] = node{Type: tar.TypeReg, Mode: 0o755, Prefix: "\x7fELF"}
+	}
+	return tree
+}
+
+// layerTree reads the image's only layer; a regular file's Prefix is its first four
+// bytes, and its content must end in the name fakeBinDir wrote into it.
+func layerTree(t *testing.T, img v1.Image) map[string]node {
 	t.Helper()
-	var names []string
-	tr := tar.NewReader(r)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		body, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatalf("%s %s: %v", what, h.Name, err)
-		}
-		if !h.ModTime.Equal(testEpoch) || h.Uid != 0 || h.Gid != 0 || h.Uname != "" || h.Gname != "" ||
-			len(h.PAXRecords) != 0 || !h.AccessTime.IsZero() || !h.ChangeTime.IsZero() {
-			t.Errorf("%s %s: header not fixed: %+v", what, h.Name, h)
-		}
-		if len(names) > 0 && names[len(names)-1] >= h.Name {
-			t.Errorf("%s: %s comes after %s", what, h.Name, names[len(names)-1])
-		}
-		names = append(names, h.Name)
-		if each != nil {
-			each(h, body)
-		}
+	layers, err := img.Layers()
+	if err != nil || len(layers) != 1 {
+		t.Fatalf("%d layers, %v", len(layers), err)
 	}
-	return names
-}
-
-func globBlobs(names []string) []string {
-	out := make([]string, len(names))
-	for i, n := range names {
-		if strings.HasPrefix(n, "blobs/sha256/") && n != "blobs/sha256/" {
-			n = "blobs/sha256/*"
-		}
-		out[i] = n
+	rc, err := layers[0].Uncompressed()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	defer rc.Close()
+	members, err := imagetest.ReadTar(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree := map[string]node{}
+	for _, m := range members {
+		h := m.Header
+		if !h.ModTime.Equal(testEpoch) {
+			t.Errorf("/%s has time %v, want the epoch", h.Name, h.ModTime)
+		}
+		n := node{Type: h.Typeflag, Mode: h.Mode, Target: h.Linkname}
+		if h.Typeflag == tar.TypeReg {
+			n.Prefix = string(m.Body[:min(4, len(m.Body))])
+			if !strings.HasSuffix(string(m.Body), "binary "+filepath.Base(h.Name)) {
+				t.Errorf("/%s does not hold its binary", h.Name)
+			}
+		}
+		tree[h.Name] = n
+	}
+	return tree
 }
 
 // TestBinaryChecks: a missing binary fails the build naming the file, as do a
@@ -226,9 +201,9 @@ func TestBinaryChecks(t *testing.T) {
 			remove("multus")(t, dir)
 			remove("passthru")(t, dir)
 		}, []string{"/multus\n", "/passthru\n", "make build"}},
-		{"dynamic", replace("multus-daemon", func(t *testing.T) []byte { return fakeELF(t, elf.EM_X86_64, true, "") }),
+		{"dynamic", replace("multus-daemon", func(*testing.T) []byte { return imagetest.Executable(elf.EM_X86_64, true, "") }),
 			[]string{"multus-daemon is dynamically linked", "CGO_ENABLED=0"}},
-		{"arm64", replace("multus-shim", func(t *testing.T) []byte { return fakeELF(t, elf.EM_AARCH64, false, "") }),
+		{"arm64", replace("multus-shim", func(*testing.T) []byte { return imagetest.Executable(elf.EM_AARCH64, false, "") }),
 			[]string{"multus-shim is for", "EM_AARCH64"}},
 		{"script", replace("multus", func(*testing.T) []byte { return []byte("#!/bin/sh\n") }),
 			[]string{"multus is not an ELF executable"}},

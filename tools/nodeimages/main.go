@@ -16,6 +16,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/polynet-cni/polynet/tools/scratchimage"
 )
 
 func main() {
@@ -75,7 +77,7 @@ func run(args []string) error {
 // busyboxApplets asks busybox where each of its applets is installed ("bin/sh",
 // "usr/bin/wget", ...). Names without a folder (linuxrc) are left out.
 func busyboxApplets(busybox string) ([]string, error) {
-	if err := checkStatic(busybox); err != nil {
+	if err := scratchimage.CheckStatic(busybox); err != nil {
 		return nil, fmt.Errorf("%w (install Debian's busybox-static)", err)
 	}
 	outb, err := exec.Command(busybox, "--list-full").Output()

@@ -6,7 +6,6 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"errors"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,9 @@ import (
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/polynet-cni/polynet/tools/scratchimage"
+	"github.com/polynet-cni/polynet/tools/scratchimage/imagetest"
 )
 
 var (
@@ -67,23 +69,16 @@ func readArchive(t *testing.T, path string) archive {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	a := archive{files: map[string][]byte{}}
-	tr := tar.NewReader(f)
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			return a
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		a.files[hdr.Name] = data
-		a.order = append(a.order, hdr.Name)
+	members, err := imagetest.ReadTar(f)
+	if err != nil {
+		t.Fatal(err)
 	}
+	a := archive{files: map[string][]byte{}}
+	for _, m := range members {
+		a.files[m.Header.Name] = m.Body
+		a.order = append(a.order, m.Header.Name)
+	}
+	return a
 }
 
 func (a archive) blob(t *testing.T, h v1.Hash) []byte {
@@ -125,26 +120,18 @@ func (a archive) image(t *testing.T) (v1.Descriptor, *v1.ConfigFile, map[string]
 	if err != nil {
 		t.Fatal(err)
 	}
+	members, err := imagetest.ReadTar(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
 	headers := map[string]*tar.Header{}
 	contents := map[string][]byte{}
-	tr := tar.NewReader(zr)
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		name := strings.TrimSuffix(hdr.Name, "/")
+	for _, m := range members {
+		name := strings.TrimSuffix(m.Header.Name, "/")
 		if _, dup := headers[name]; dup {
 			t.Fatalf("layer holds %s twice", name)
 		}
-		headers[name], contents[name] = hdr, data
+		headers[name], contents[name] = m.Header, m.Body
 	}
 	return desc, &cf, headers, contents
 }
@@ -196,7 +183,7 @@ func TestArchivesAreNamedImportableAndReproducible(t *testing.T) {
 		t.Errorf("archive members in order %v", pause.order)
 	}
 	desc, cf, headers, contents := pause.image(t)
-	if desc.Annotations[AnnotationImageName] != "polynet.test/pause:3.10" || desc.Annotations[AnnotationRefName] != "3.10" {
+	if desc.Annotations[scratchimage.AnnotationImageName] != "polynet.test/pause:3.10" || desc.Annotations[scratchimage.AnnotationRefName] != "3.10" {
 		t.Errorf("pause index annotations %v", desc.Annotations)
 	}
 	if desc.ArtifactType != "" || desc.Platform == nil || desc.Platform.OS != "linux" || desc.Platform.Architecture != "amd64" {
@@ -211,7 +198,7 @@ func TestArchivesAreNamedImportableAndReproducible(t *testing.T) {
 
 	toolbox := readArchive(t, filepath.Join(dirs[0], "toolbox.tar"))
 	desc, cf, headers, _ = toolbox.image(t)
-	if desc.Annotations[AnnotationImageName] != "polynet.test/toolbox:1" || desc.Annotations[AnnotationRefName] != "1" {
+	if desc.Annotations[scratchimage.AnnotationImageName] != "polynet.test/toolbox:1" || desc.Annotations[scratchimage.AnnotationRefName] != "1" {
 		t.Errorf("toolbox index annotations %v", desc.Annotations)
 	}
 	if len(cf.Config.Cmd) != 1 || cf.Config.Cmd[0] != "sh" {
@@ -260,9 +247,7 @@ func TestRefusals(t *testing.T) {
 	}
 	// A dynamically linked program of the host, when it has one.
 	for _, p := range []string{"/bin/ls", "/usr/bin/ls"} {
-		if err := checkStatic(p); err == nil {
-			continue
-		} else if strings.Contains(err.Error(), "dynamically linked") {
+		if err := scratchimage.CheckStatic(p); errors.Is(err, scratchimage.ErrDynamic) {
 			return
 		}
 	}
@@ -272,7 +257,7 @@ func TestRefusals(t *testing.T) {
 // TestRunWithBusybox runs the command as hack/testbed.sh does, with Debian's
 // busybox-static when it is installed.
 func TestRunWithBusybox(t *testing.T) {
-	if err := checkStatic("/bin/busybox"); err != nil {
+	if err := scratchimage.CheckStatic("/bin/busybox"); err != nil {
 		t.Skipf("no static busybox (Debian's busybox-static; hack/testbed.sh node installs it): %v", err)
 	}
 	out := t.TempDir()
