@@ -41,6 +41,7 @@ testbed:
 ## test: every test, including the integration tests that need root
 test: testbed
 	go test $(GO_TEST_FLAGS) ./...
+	hack/no-binaries.sh
 
 ## lint: gofmt, go vet and staticcheck
 lint:
