@@ -51,6 +51,11 @@ type DaemonConf struct {
 	ForceCNIVersion        bool   `json:"forceCNIVersion"`
 	OverrideNetworkName    bool   `json:"overrideNetworkName"`
 
+	// CNIDir is the plugin configuration's cniDir, which Overlay lays over every
+	// request: where the attachment records are kept. The daemon reads it (to
+	// count the records) with the plugin configuration's default and rule.
+	CNIDir string `json:"cniDir"`
+
 	// Ours.
 	// Kubeconfig is the daemon's kubeconfig; empty means in-cluster.
 	Kubeconfig string `json:"kubeconfig"`
@@ -100,6 +105,7 @@ func daemonDefaults() DaemonConf {
 		SocketDir:        DefaultDaemonSocketDir,
 		MultusConfigFile: AutoConfig,
 		CNIConfigDir:     DefaultCNIConfigDir,
+		CNIDir:           DefaultCNIDir,
 		MaxInFlight:      DefaultMaxInFlight,
 		MaxRequestBytes:  DefaultMaxRequestBytes,
 		RequestTimeout:   Duration{DefaultRequestTimeout},
@@ -137,7 +143,7 @@ func asDaemonError(err error) error {
 
 func validateDaemon(c *DaemonConf) error {
 	if c.CNIVersion != "" && !slices.Contains(cniVersions, c.CNIVersion) {
-		return &FieldError{Field: "cniVersion", Value: c.CNIVersion, Allowed: "one of " + fmt.Sprint(cniVersions)}
+		return &FieldError{Field: "cniVersion", Value: c.CNIVersion, Allowed: allowedCNIVersions}
 	}
 	if c.MetricsPort != nil && (*c.MetricsPort < 1 || *c.MetricsPort > 65535) {
 		return &FieldError{Field: "metricsPort", Value: fmt.Sprint(*c.MetricsPort), Allowed: "a port from 1 to 65535"}
@@ -159,7 +165,7 @@ func validateDaemon(c *DaemonConf) error {
 	if !slices.Contains(logLevels, c.LogLevel) {
 		return &FieldError{Field: "logLevel", Value: c.LogLevel, Allowed: "one of debug, verbose, error, panic"}
 	}
-	paths := map[string]string{"socketDir": c.SocketDir, "cniConfigDir": c.CNIConfigDir}
+	paths := map[string]string{"socketDir": c.SocketDir, "cniConfigDir": c.CNIConfigDir, "cniDir": c.CNIDir}
 	for key, p := range paths {
 		if !filepath.IsAbs(p) {
 			return &FieldError{Field: key, Value: p, Allowed: allowedAbsPath}

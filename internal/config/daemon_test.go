@@ -17,7 +17,8 @@ func TestParseDaemonDefaults(t *testing.T) {
 	}
 	if c.SocketDir != "/run/multus/" || c.MultusConfigFile != "auto" || c.CNIConfigDir != "/etc/cni/net.d" ||
 		c.MaxInFlight != 32 || c.MaxRequestBytes != 1<<20 || c.RequestTimeout.Duration != 3*time.Minute ||
-		c.ShutdownTimeout.Duration != 10*time.Second || c.MetricsPort != nil || c.RemoveConfigOnShutdown {
+		c.ShutdownTimeout.Duration != 10*time.Second || c.MetricsPort != nil || c.RemoveConfigOnShutdown ||
+		c.CNIDir != DefaultCNIDir {
 		t.Errorf("defaults: %+v", c)
 	}
 }
@@ -51,6 +52,7 @@ func TestParseDaemonErrorsNameTheKey(t *testing.T) {
 		"multusConfigFile":    `{"multusConfigFile":"relative.conf"}`,
 		"requestTimeout":      `{"cniVersion":"1.1.0","multusAutoconfigDir":"/x","requestTimeout":"soon"}`,
 		"socketDir":           `{"cniVersion":"1.1.0","multusAutoconfigDir":"/x","socketDir":"run"}`,
+		"cniDir":              `{"cniVersion":"1.1.0","multusAutoconfigDir":"/x","cniDir":"var/lib/cni"}`,
 		"perNodeCertificate.certDir": `{"cniVersion":"1.1.0","multusAutoconfigDir":"/x",
 			"perNodeCertificate":{"enabled":true,"bootstrapKubeconfig":"/k"}}`,
 	} {
@@ -85,5 +87,28 @@ func TestOverlay(t *testing.T) {
 		if _, ok := got[k]; ok {
 			t.Errorf("overlay %s carries %s", out, k)
 		}
+	}
+}
+
+// TestParseDaemonCNIDir: the daemon reads cniDir, the plugin key it lays over
+// every request, as the plugin configuration does, and still lays it over.
+func TestParseDaemonCNIDir(t *testing.T) {
+	c, err := ParseDaemon([]byte(`{"cniVersion":"1.1.0","multusAutoconfigDir":"/x","cniDir":"/node/cni"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.CNIDir != "/node/cni" {
+		t.Errorf("CNIDir = %q, want /node/cni", c.CNIDir)
+	}
+	merged, err := c.Overlay([]byte(`{"cniVersion":"1.0.0","name":"n","type":"multus-shim","clusterNetwork":"x","cniDir":"/shim/cni"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ParsePlugin(merged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.CNIDir != c.CNIDir {
+		t.Errorf("request's cniDir after Overlay = %q, want the daemon's %q", p.CNIDir, c.CNIDir)
 	}
 }

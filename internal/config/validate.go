@@ -9,10 +9,16 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/containernetworking/cni/pkg/version"
 )
 
-// cniVersions are the CNI spec versions a configuration may declare.
-var cniVersions = []string{"0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"}
+// cniVersions are the CNI spec versions a configuration may declare: those the
+// CNI library speaks, which every binary answers VERSION with (package plugin).
+var cniVersions = version.All.SupportedVersions()
+
+// allowedCNIVersions is the FieldError text of a cniVersion not in cniVersions.
+var allowedCNIVersions = "one of " + strings.Join(cniVersions, ", ")
 
 // logLevels are the accepted values of logLevel, in upstream's order.
 var logLevels = []string{LevelDebug, LevelVerbose, LevelError, LevelPanic}
@@ -49,7 +55,7 @@ func validate(c *PluginConf) error {
 // validateVersion checks cniVersion against the CNI spec versions we speak.
 func validateVersion(c *PluginConf) error {
 	if !slices.Contains(cniVersions, c.CNIVersion) {
-		return &FieldError{Field: "cniVersion", Value: shorten(c.CNIVersion), Allowed: "one of " + strings.Join(cniVersions, ", ")}
+		return &FieldError{Field: "cniVersion", Value: shorten(c.CNIVersion), Allowed: allowedCNIVersions}
 	}
 	return nil
 }

@@ -21,7 +21,7 @@ import (
 // Add attaches every network of the pod, the cluster network first, and returns
 // the cluster network's result in the configuration's cniVersion.
 func (e *Engine) Add(ctx context.Context, req *request.Request, conf *config.PluginConf) (types.Result, error) {
-	log := e.Log.With("command", "ADD", "containerID", req.ContainerID, "pod", req.Pod.String())
+	log := e.Log.With("command", request.Add, "containerID", req.ContainerID, "pod", req.Pod.String())
 	if err := e.waitReady(ctx, conf); err != nil {
 		return nil, err
 	}

@@ -16,7 +16,7 @@ import (
 // deployments. The first failure is returned, naming the attachment and keeping
 // the delegate's error and code.
 func (e *Engine) Check(ctx context.Context, req *request.Request, conf *config.PluginConf) error {
-	log := e.Log.With("command", "CHECK", "containerID", req.ContainerID, "pod", req.Pod.String())
+	log := e.Log.With("command", request.Check, "containerID", req.ContainerID, "pod", req.Pod.String())
 	rec, err := e.Records.Load(req.ContainerID)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &UnknownContainerError{ContainerID: req.ContainerID}

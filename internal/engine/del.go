@@ -2,13 +2,13 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"slices"
 
+	"github.com/polynet-cni/polynet/internal/cniconf"
 	"github.com/polynet-cni/polynet/internal/config"
 	"github.com/polynet-cni/polynet/internal/engine/attach"
 	"github.com/polynet-cni/polynet/internal/podnet"
@@ -22,7 +22,7 @@ import (
 // A missing netns is passed on to the delegates, which treat it as nothing to
 // clean in the pod; DEL twice, or DEL of a sandbox never added, succeeds.
 func (e *Engine) Del(ctx context.Context, req *request.Request, conf *config.PluginConf) error {
-	log := e.Log.With("command", "DEL", "containerID", req.ContainerID, "pod", req.Pod.String())
+	log := e.Log.With("command", request.Del, "containerID", req.ContainerID, "pod", req.Pod.String())
 	sb := podnet.Sandbox{ContainerID: req.ContainerID, NetNS: req.NetNS}
 	rec, err := e.Records.Load(req.ContainerID)
 	switch {
@@ -118,7 +118,9 @@ func (e *Engine) delLegacy(ctx context.Context, log *slog.Logger, req *request.R
 		if atts[i].Default {
 			atts[i].CapabilityArgs = conf.RuntimeConfig
 		}
-		if cfg, err := withVersion(atts[i].Config, conf.CNIVersion); err == nil {
+		// A configuration without cniVersion gets the meta-plugin's, as
+		// upstream's DEL does for its cached conflists.
+		if cfg, err := cniconf.WithDefaults(atts[i].Config, map[string]string{"cniVersion": conf.CNIVersion}); err == nil {
 			atts[i].Config = cfg
 		}
 	}
@@ -127,18 +129,4 @@ func (e *Engine) delLegacy(ctx context.Context, log *slog.Logger, req *request.R
 		return true, &DetachError{ContainerID: req.ContainerID, Failed: failed}
 	}
 	return true, e.Records.RemoveLegacy(req.ContainerID)
-}
-
-// withVersion gives a configuration without cniVersion the meta-plugin's, as
-// upstream's DEL does for its cached conflists.
-func withVersion(cfg []byte, cniVersion string) ([]byte, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(cfg, &m); err != nil {
-		return nil, err
-	}
-	if v, ok := m["cniVersion"]; ok && string(v) != `""` {
-		return cfg, nil
-	}
-	m["cniVersion"], _ = json.Marshal(cniVersion)
-	return json.Marshal(m)
 }

@@ -30,7 +30,7 @@ import (
 // ADD may have begun after the runtime took its list. GC holds the store's lock
 // exclusively, ADDs share it, so a GC never meets an ADD half done.
 func (e *Engine) GC(ctx context.Context, req *request.Request, conf *config.PluginConf) error {
-	log := e.Log.With("command", "GC")
+	log := e.Log.With("command", request.GC)
 	unlock, err := e.Records.Lock(true)
 	if err != nil {
 		return err

@@ -21,19 +21,8 @@ import (
 	"github.com/containernetworking/cni/pkg/version"
 
 	"github.com/polynet-cni/polynet/internal/cnicode"
-)
-
-// SupportedVersions are the CNI spec versions every binary of this project speaks.
-var SupportedVersions = version.All.SupportedVersions()
-
-// Commands a runtime may send, besides VERSION which the boundary answers itself.
-const (
-	CommandAdd     = "ADD"
-	CommandDel     = "DEL"
-	CommandCheck   = "CHECK"
-	CommandStatus  = "STATUS"
-	CommandGC      = "GC"
-	CommandVersion = "VERSION"
+	"github.com/polynet-cni/polynet/internal/cniconf"
+	"github.com/polynet-cni/polynet/internal/request"
 )
 
 // Process is the process's view of the runtime: environment, stdin and stdout.
@@ -62,22 +51,22 @@ type Handler interface {
 func Run(ctx context.Context, p Process, about string, h Handler) int {
 	cmd := p.Getenv("CNI_COMMAND")
 	if cmd == "" {
-		fmt.Fprintf(p.Stderr, "%s\nCNI protocol versions supported: %s\n", about, strings.Join(SupportedVersions, ", "))
+		fmt.Fprintf(p.Stderr, "%s\nCNI protocol versions supported: %s\n", about, strings.Join(version.All.SupportedVersions(), ", "))
 		return 0
 	}
 	stdin, err := io.ReadAll(p.Stdin)
 	if err != nil {
 		return printError(p, types.NewError(types.ErrIOFailure, "reading stdin", err.Error()))
 	}
-	if cmd == CommandVersion {
+	if cmd == request.Version {
 		if err := writeVersion(p.Stdout, stdin); err != nil {
 			return printError(p, types.NewError(types.ErrIOFailure, "writing version", err.Error()))
 		}
 		return 0
 	}
-	if !slices.Contains([]string{CommandAdd, CommandDel, CommandCheck, CommandStatus, CommandGC}, cmd) {
+	if !slices.Contains(request.Commands, cmd) {
 		return printError(p, types.NewError(types.ErrInvalidEnvironmentVariables,
-			fmt.Sprintf("unknown CNI_COMMAND %q", cmd), "allowed: ADD, DEL, CHECK, STATUS, GC, VERSION"))
+			fmt.Sprintf("unknown CNI_COMMAND %q", cmd), "allowed: "+strings.Join(request.Commands, ", ")+", "+request.Version))
 	}
 	out, err := h.Handle(ctx, cmd, stdin, p.Getenv)
 	if err != nil {
@@ -91,19 +80,18 @@ func Run(ctx context.Context, p Process, about string, h Handler) int {
 	return 0
 }
 
-// writeVersion answers VERSION. The spec asks the output's cniVersion to echo the
-// version given on stdin; an empty or unknown input version gets the newest one.
+// writeVersion answers VERSION with the spec versions the CNI library knows
+// (version.All), which are those a configuration may declare (package config).
+// The spec asks the output's cniVersion to echo the version given on stdin; an
+// empty or unknown input version gets the newest one.
 func writeVersion(w io.Writer, stdin []byte) error {
-	var in struct {
-		CNIVersion string `json:"cniVersion"`
-	}
-	_ = json.Unmarshal(stdin, &in) // VERSION input is optional; garbage means "no version given"
 	out := struct {
 		CNIVersion        string   `json:"cniVersion"`
 		SupportedVersions []string `json:"supportedVersions"`
-	}{CNIVersion: version.Current(), SupportedVersions: SupportedVersions}
-	if slices.Contains(SupportedVersions, in.CNIVersion) {
-		out.CNIVersion = in.CNIVersion
+	}{CNIVersion: version.Current(), SupportedVersions: version.All.SupportedVersions()}
+	// VERSION input is optional; garbage means "no version given".
+	if in := cniconf.Version(stdin); slices.Contains(out.SupportedVersions, in) {
+		out.CNIVersion = in
 	}
 	return json.NewEncoder(w).Encode(out)
 }

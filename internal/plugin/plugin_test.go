@@ -11,6 +11,7 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/google/go-cmp/cmp"
+	"github.com/polynet-cni/polynet/internal/request"
 )
 
 type handlerFunc func(ctx context.Context, command string, stdin []byte, getenv func(string) string) ([]byte, error)
@@ -85,7 +86,7 @@ func TestRunErrors(t *testing.T) {
 		},
 		{
 			name:    "plain error is internal",
-			command: CommandAdd,
+			command: request.Add,
 			handler: handlerFunc(func(context.Context, string, []byte, func(string) string) ([]byte, error) {
 				return nil, errors.New("boom")
 			}),
@@ -94,7 +95,7 @@ func TestRunErrors(t *testing.T) {
 		},
 		{
 			name:    "wrapped CNI error keeps its code and gains context",
-			command: CommandDel,
+			command: request.Del,
 			handler: handlerFunc(func(context.Context, string, []byte, func(string) string) ([]byte, error) {
 				return nil, fmt.Errorf("pod ns/p network ns/n: %w", types.NewError(types.ErrTryAgainLater, "daemon down", "d"))
 			}),
@@ -103,7 +104,7 @@ func TestRunErrors(t *testing.T) {
 		},
 		{
 			name:     "not implemented",
-			command:  CommandCheck,
+			command:  request.Check,
 			handler:  NotImplemented{"multus"},
 			wantCode: types.ErrInternal,
 			wantMsg:  "multus: command CHECK is not implemented yet",

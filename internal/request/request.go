@@ -14,14 +14,20 @@ import (
 	"github.com/polynet-cni/polynet/internal/podnet"
 )
 
-// CNI commands.
+// CNI commands, the values of CNI_COMMAND: the one definition in the project
+// (the CNI library exports none). Version is answered by the process boundary
+// (package plugin) and never becomes a Request.
 const (
-	Add    = "ADD"
-	Del    = "DEL"
-	Check  = "CHECK"
-	Status = "STATUS"
-	GC     = "GC"
+	Add     = "ADD"
+	Del     = "DEL"
+	Check   = "CHECK"
+	Status  = "STATUS"
+	GC      = "GC"
+	Version = "VERSION"
 )
+
+// Commands are the commands that make a Request, in the spec's order.
+var Commands = []string{Add, Del, Check, Status, GC}
 
 // Request is one CNI invocation.
 type Request struct {
@@ -66,7 +72,7 @@ var required = map[string][]string{
 func FromEnv(command string, getenv func(string) string, stdin []byte) (*Request, error) {
 	need, ok := required[command]
 	if !ok {
-		return nil, &Error{Var: "CNI_COMMAND", Reason: fmt.Sprintf("%q is not one of ADD, DEL, CHECK, STATUS, GC", command)}
+		return nil, &Error{Var: "CNI_COMMAND", Reason: fmt.Sprintf("%q is not one of %s", command, strings.Join(Commands, ", "))}
 	}
 	for _, v := range need {
 		if getenv(v) == "" {

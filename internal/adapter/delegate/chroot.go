@@ -21,7 +21,7 @@ import (
 // container, upstream's chrootDir): plugin folders are the host's paths, found
 // under Root, and run with Root as their root, so they see the host's binaries
 // and libraries. A plugin binary being replaced right now ("text file busy") is
-// retried a few times.
+// retried a few times, as libcni's own executor does.
 type ChrootExec struct {
 	Root string
 }
@@ -38,6 +38,15 @@ func (c ChrootExec) FindInPath(plugin string, paths []string) (string, error) {
 }
 
 // ExecPlugin runs the plugin chrooted and returns its stdout, or its CNI error.
+//
+// The retry on "text file busy" is our own copy of the one in libcni's
+// invoke.RawExec.ExecPlugin, which cannot be reused: RawExec builds its
+// exec.Cmd inside ExecPlugin (exec.CommandContext(ctx, pluginPath), no
+// arguments) and exposes no hook to set SysProcAttr.Chroot or Dir, nor a way to
+// run a chroot(8) wrapper with arguments. Unlike RawExec, each attempt gets a
+// fresh exec.Cmd and buffers, the busy case is told by errno (syscall.ETXTBSY)
+// rather than by the message, and a binary still busy after the last attempt
+// is an error (RawExec then returns empty output as a success).
 func (c ChrootExec) ExecPlugin(ctx context.Context, pluginPath string, stdinData []byte, environ []string) ([]byte, error) {
 	var stdout, stderr bytes.Buffer
 	var err error

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/polynet-cni/polynet/internal/cniconf"
 	"github.com/polynet-cni/polynet/internal/config"
 	"github.com/polynet-cni/polynet/internal/podnet"
 	"github.com/polynet-cni/polynet/internal/request"
@@ -168,12 +169,12 @@ func inSystemNamespace(in Input) bool {
 
 // inline resolves one element of the plugin conf's "delegates".
 func inline(in Input, i int, raw json.RawMessage) (Planned, error) {
-	m, err := decodeObject(raw)
+	m, err := cniconf.Decode(raw)
 	if err != nil {
 		return Planned{}, &ConfigError{Network: "delegates[" + strconv.Itoa(i) + "]", Source: "the plugin config", Err: err}
 	}
-	name := stringField(m, "name")
-	cfg, err := ensureTopLevel(raw, "", in.Conf.CNIVersion)
+	name := cniconf.String(m, "name")
+	cfg, err := cniconf.WithDefaults(raw, map[string]string{"cniVersion": in.Conf.CNIVersion})
 	if err != nil {
 		return Planned{}, &ConfigError{Network: name, Source: "the plugin config", Err: err}
 	}
@@ -245,11 +246,11 @@ func CNIArgs(req *request.Request, pod *podnet.Pod) [][2]string {
 // controller's /delegate request: the configuration as sent, the selection's
 // cni-args and runtime arguments, the pod's CNI_ARGS, the interface given.
 func Single(in Input, cfg []byte, sel *selection.Element, ifName string) (Planned, error) {
-	m, err := decodeObject(cfg)
+	m, err := cniconf.Decode(cfg)
 	if err != nil {
 		return Planned{}, &ConfigError{Network: "delegate", Source: "the request", Err: err}
 	}
-	name := stringField(m, "name")
+	name := cniconf.String(m, "name")
 	if cfg, err = checked(cfg, "", in.Conf.CNIVersion); err != nil {
 		return Planned{}, &ConfigError{Network: name, Source: "the request", Err: err}
 	}

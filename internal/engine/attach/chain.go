@@ -8,27 +8,27 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/polynet-cni/polynet/internal/cniconf"
 	"github.com/polynet-cni/polynet/internal/podnet"
 )
 
 // chainName is what a network or chain name must look like to name a folder:
-// libcni's rule for subdirectory plugin loading, which also keeps "..", "/" and
-// the like out of the path.
+// the CNI spec's rule for a network name, which also keeps "..", "/" and the
+// like out of the path (libcni itself joins any name to the folder).
 var chainName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 
 // subdirectoryPlugins returns the plugin configurations (*.conf, in name order)
 // of the folder <dir>/<name>, which libcni appends to a conflist of that name
 // loaded from dir unless the conflist sets loadOnlyInlinedPlugins: how a
 // cluster network's chain gets, say, a tuning plugin dropped in by another
-// DaemonSet. A missing folder has none.
+// DaemonSet. A missing folder has none. It is libcni's
+// NetworkPluginConfsFromFiles, which this package cannot call (see confFiles),
+// returning each file's bytes; its errors name the file.
 func subdirectoryPlugins(dir, name string) ([]json.RawMessage, error) {
 	if !chainName.MatchString(name) {
 		return nil, fmt.Errorf("name %q cannot name a plugin folder", name)
 	}
 	files, err := confFiles(filepath.Join(dir, name), []string{".conf"})
-	if os.IsNotExist(err) {
-		return nil, nil
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -38,8 +38,8 @@ func subdirectoryPlugins(dir, name string) ([]json.RawMessage, error) {
 		if err != nil {
 			return nil, err
 		}
-		m, err := decodeObject(data)
-		if err != nil || stringField(m, "type") == "" {
+		m, err := cniconf.Decode(data)
+		if err != nil || cniconf.String(m, "type") == "" {
 			return nil, fmt.Errorf("plugin configuration %s has no type", f)
 		}
 		out = append(out, data)
@@ -48,22 +48,22 @@ func subdirectoryPlugins(dir, name string) ([]json.RawMessage, error) {
 }
 
 // withSubdirectoryPlugins appends the folder's plugins to a conflist read from
-// path, as libcni's NetworkConfFromFile does.
+// path, as libcni's NetworkConfFromFile does, and returns the conflist's bytes
+// with them (libcni keeps them apart, in its list's Plugins).
 func withSubdirectoryPlugins(path string, cfg []byte) ([]byte, error) {
-	m, err := decodeObject(cfg)
+	m, err := cniconf.Decode(cfg)
 	if err != nil {
 		return nil, err
 	}
-	var only bool
-	if raw, ok := m["loadOnlyInlinedPlugins"]; ok {
-		_ = json.Unmarshal(raw, &only)
-	}
 	// A single conf (a non-empty type) has no chain to extend; a conflist may
 	// even have no "plugins" of its own and take them all from the folder.
-	if stringField(m, "type") != "" || only {
+	if cniconf.String(m, "type") != "" {
 		return cfg, nil
 	}
-	extra, err := subdirectoryPlugins(filepath.Dir(path), stringField(m, "name"))
+	if only, err := flag(m, "loadOnlyInlinedPlugins"); err != nil || only {
+		return cfg, err
+	}
+	extra, err := subdirectoryPlugins(filepath.Dir(path), cniconf.String(m, "name"))
 	if err != nil || len(extra) == 0 {
 		return cfg, err
 	}
@@ -112,4 +112,27 @@ func auxiliaryChain(in Input) (*Planned, error) {
 		return nil, err
 	}
 	return &Planned{Attachment: podnet.Attachment{Network: name, Config: cfg}, Auxiliary: true}, nil
+}
+
+// flag reads a conflist's boolean key as libcni does: absent is false, and a
+// JSON true or false or a string "true" or "false" in any case is accepted.
+func flag(m map[string]json.RawMessage, key string) (bool, error) {
+	raw, ok := m[key]
+	if !ok {
+		return false, nil
+	}
+	var v any
+	_ = json.Unmarshal(raw, &v) // raw is one value of a decoded object
+	switch v := v.(type) {
+	case bool:
+		return v, nil
+	case string:
+		switch strings.ToLower(v) {
+		case "true":
+			return true, nil
+		case "false":
+			return false, nil
+		}
+	}
+	return false, fmt.Errorf("%s: %s is neither true nor false", key, raw)
 }

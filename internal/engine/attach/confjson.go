@@ -5,59 +5,21 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+
+	"github.com/polynet-cni/polynet/internal/cniconf"
 )
 
-// The helpers here edit a CNI configuration as a map of raw JSON values, so keys
-// they do not touch keep their exact bytes; a configuration that needs no edit is
-// passed on byte for byte.
-
-func decodeObject(config []byte) (map[string]json.RawMessage, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(config, &m); err != nil {
-		return nil, fmt.Errorf("not a JSON object: %w", err)
-	}
-	if m == nil {
-		return nil, fmt.Errorf("not a JSON object")
-	}
-	return m, nil
-}
-
-// stringField returns a top-level string key, "" when absent or not a string.
-func stringField(m map[string]json.RawMessage, key string) string {
-	var s string
-	if raw, ok := m[key]; ok {
-		_ = json.Unmarshal(raw, &s)
-	}
-	return s
-}
-
-// ensureTopLevel sets name and cniVersion when they are missing or empty:
-// injects the NAD's name, and upstream gives a delegate without a version
-// the meta-plugin's own.
-func ensureTopLevel(config []byte, name, cniVersion string) ([]byte, error) {
-	m, err := decodeObject(config)
-	if err != nil {
-		return nil, err
-	}
-	changed := false
-	for key, value := range map[string]string{"name": name, "cniVersion": cniVersion} {
-		if stringField(m, key) == "" && value != "" {
-			m[key], _ = json.Marshal(value)
-			changed = true
-		}
-	}
-	if !changed {
-		return config, nil
-	}
-	return json.Marshal(m)
-}
+// The helpers here edit the plugins of a CNI configuration as maps of raw JSON
+// values (package cniconf reads and sets its top level), so keys they do not
+// touch keep their exact bytes; a configuration that needs no edit is passed on
+// byte for byte.
 
 // plugins returns the plugin objects of a conf (itself) or a conflist. A non-empty
 // "type" makes it a single conf whatever else it holds, the rule by which it runs
 // (config.DelegateIsList).
 func plugins(m map[string]json.RawMessage) ([]map[string]json.RawMessage, bool, error) {
 	raw, isList := m["plugins"]
-	if !isList || stringField(m, "type") != "" {
+	if !isList || cniconf.String(m, "type") != "" {
 		return []map[string]json.RawMessage{m}, false, nil
 	}
 	var list []map[string]json.RawMessage
@@ -69,7 +31,7 @@ func plugins(m map[string]json.RawMessage) ([]map[string]json.RawMessage, bool, 
 
 // declares reports whether any plugin declares the capability as true.
 func declares(config []byte, capability string) (bool, error) {
-	m, err := decodeObject(config)
+	m, err := cniconf.Decode(config)
 	if err != nil {
 		return false, err
 	}
@@ -92,7 +54,13 @@ func mergeCNIArgs(config []byte, args map[string]any) ([]byte, error) {
 	if len(args) == 0 {
 		return config, nil
 	}
-	m, err := decodeObject(config)
+	return editPlugins(config, func(p map[string]json.RawMessage) error { return mergeInto(p, args) })
+}
+
+// editPlugins applies edit to every plugin of a conf or conflist and returns the
+// configuration re-encoded.
+func editPlugins(config []byte, edit func(plugin map[string]json.RawMessage) error) ([]byte, error) {
+	m, err := cniconf.Decode(config)
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +69,7 @@ func mergeCNIArgs(config []byte, args map[string]any) ([]byte, error) {
 		return nil, err
 	}
 	for _, p := range ps {
-		if err := mergeInto(p, args); err != nil {
+		if err := edit(p); err != nil {
 			return nil, err
 		}
 	}

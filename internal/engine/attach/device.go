@@ -123,22 +123,9 @@ func withArg(args map[string]json.RawMessage, key string, value any) map[string]
 // injectDevice sets deviceID and pciBusID in the configuration, in every plugin of
 // a conflist.
 func injectDevice(cfg []byte, deviceID string) ([]byte, error) {
-	m, err := decodeObject(cfg)
-	if err != nil {
-		return nil, err
-	}
-	ps, isList, err := plugins(m)
-	if err != nil {
-		return nil, err
-	}
-	id, _ := json.Marshal(deviceID)
-	for _, p := range ps {
+	id, _ := json.Marshal(deviceID) // a string always encodes
+	return editPlugins(cfg, func(p map[string]json.RawMessage) error {
 		p["deviceID"], p["pciBusID"] = id, id
-	}
-	if isList {
-		if m["plugins"], err = json.Marshal(ps); err != nil {
-			return nil, err
-		}
-	}
-	return json.Marshal(m)
+		return nil
+	})
 }

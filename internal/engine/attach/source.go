@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
+	"github.com/polynet-cni/polynet/internal/cniconf"
 	"github.com/polynet-cni/polynet/internal/config"
 	"github.com/polynet-cni/polynet/internal/podnet"
 )
@@ -51,9 +53,11 @@ func fromNAD(ctx context.Context, in Input, namespace, name string) (Planned, er
 	return Planned{Attachment: podnet.Attachment{Network: ref, Config: cfg}, NAD: nad}, nil
 }
 
-// checked injects the name and version a configuration lacks and validates it.
+// checked injects the name and version a configuration lacks (R-3.4.2 injects
+// the NAD's name, and upstream gives a delegate without a version the
+// meta-plugin's own), and validates it.
 func checked(cfg []byte, name, cniVersion string) ([]byte, error) {
-	cfg, err := ensureTopLevel(cfg, name, cniVersion)
+	cfg, err := cniconf.WithDefaults(cfg, map[string]string{"name": name, "cniVersion": cniVersion})
 	if err != nil {
 		return nil, err
 	}
@@ -106,11 +110,11 @@ func byReference(ctx context.Context, in Input, ref string) (Planned, error) {
 }
 
 func fromBytes(in Input, ref, path string, cfg []byte) (Planned, error) {
-	m, err := decodeObject(cfg)
+	m, err := cniconf.Decode(cfg)
 	if err != nil {
 		return Planned{}, &ConfigError{Network: ref, Source: path, Err: err}
 	}
-	name := stringField(m, "name")
+	name := cniconf.String(m, "name")
 	if strings.HasSuffix(path, ".conflist") {
 		if cfg, err = withSubdirectoryPlugins(path, cfg); err != nil {
 			return Planned{}, &ConfigError{Network: ref, Source: path, Err: err}
@@ -133,9 +137,6 @@ func onDiskByName(dir, name string) ([]byte, string, error) {
 	for _, exts := range [][]string{{".conflist"}, {".conf", ".json"}} {
 		files, err := confFiles(dir, exts)
 		if err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				return nil, "", nil
-			}
 			return nil, "", err
 		}
 		for _, f := range files {
@@ -143,8 +144,8 @@ func onDiskByName(dir, name string) ([]byte, string, error) {
 			if err != nil {
 				continue
 			}
-			m, err := decodeObject(data)
-			if err != nil || stringField(m, "name") != name {
+			m, err := cniconf.Decode(data)
+			if err != nil || cniconf.String(m, "name") != name {
 				continue
 			}
 			return data, filepath.Clean(f), nil
@@ -153,19 +154,22 @@ func onDiskByName(dir, name string) ([]byte, string, error) {
 	return nil, "", nil
 }
 
-// confFiles lists the files of dir with one of the extensions, in name order, as a
-// runtime reads its configuration folder.
+// confFiles lists the files of dir with one of the extensions, in name order;
+// a missing dir has none. It is libcni.ConfFiles, which this package cannot
+// call: libcni links pkg/invoke (exec), and the engine, which imports this
+// package, must link neither (test/arch). TestLoadingMatchesLibcni holds the
+// two to the same answers.
 func confFiles(dir string, exts []string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
 	var files []string
 	for _, e := range entries {
-		if e.IsDir() {
-			continue
-		}
-		if slices.Contains(exts, filepath.Ext(e.Name())) {
+		if !e.IsDir() && slices.Contains(exts, filepath.Ext(e.Name())) {
 			files = append(files, filepath.Join(dir, e.Name()))
 		}
 	}

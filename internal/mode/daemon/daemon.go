@@ -7,7 +7,6 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -175,14 +174,7 @@ func restConfig(conf *config.DaemonConf) (*rest.Config, error) {
 
 // recordCount counts the attachment records in the node's cniDir.
 func recordCount(conf *config.DaemonConf) func() float64 {
-	dir := config.DefaultCNIDir
-	if raw, ok := conf.Raw["cniDir"]; ok {
-		var s string
-		if err := json.Unmarshal(raw, &s); err == nil && s != "" {
-			dir = s
-		}
-	}
-	st := store.New(dir)
+	st := store.New(conf.CNIDir)
 	return func() float64 {
 		ids, _ := st.List()
 		return float64(len(ids))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/polynet-cni/polynet/internal/adapter/apicache"
 	"github.com/polynet-cni/polynet/internal/adapter/delegate"
+	"github.com/polynet-cni/polynet/internal/cniconf"
 	"github.com/polynet-cni/polynet/internal/config"
 	"github.com/polynet-cni/polynet/internal/engine"
 	"github.com/polynet-cni/polynet/internal/metrics"
@@ -81,8 +82,13 @@ func (d *dispatcher) Delegate(ctx context.Context, r *socketapi.Request) (json.R
 		return nil, err
 	}
 	// The configuration is the delegate's own; the daemon's keys make the
-	// plugin configuration the engine works with.
-	base, err := d.conf.Overlay([]byte(fmt.Sprintf(`{"cniVersion":%q,"name":"multus-delegate","type":"multus-shim","delegates":[%s]}`, cniVersionOf(r.Config), r.Config)))
+	// plugin configuration the engine works with, in the delegate's version
+	// (1.0.0 when it declares none).
+	cniVersion := cniconf.Version(r.Config)
+	if cniVersion == "" {
+		cniVersion = "1.0.0"
+	}
+	base, err := d.conf.Overlay([]byte(fmt.Sprintf(`{"cniVersion":%q,"name":"multus-delegate","type":"multus-shim","delegates":[%s]}`, cniVersion, r.Config)))
 	if err != nil {
 		return nil, err
 	}
@@ -106,17 +112,6 @@ func (d *dispatcher) Delegate(ctx context.Context, r *socketapi.Request) (json.R
 	default:
 		return nil, fmt.Errorf("/delegate does not take %s", req.Command)
 	}
-}
-
-func cniVersionOf(cfg []byte) string {
-	var c struct {
-		CNIVersion string `json:"cniVersion"`
-	}
-	_ = json.Unmarshal(cfg, &c)
-	if c.CNIVersion == "" {
-		return "1.0.0"
-	}
-	return c.CNIVersion
 }
 
 // selectionOf turns /delegate's interface attributes into a selection element,

@@ -10,6 +10,7 @@ import (
 	"github.com/polynet-cni/polynet/internal/adapter/delegate"
 	"github.com/polynet-cni/polynet/internal/metrics"
 	"github.com/polynet-cni/polynet/internal/podnet"
+	"github.com/polynet-cni/polynet/internal/request"
 )
 
 // instrumented measures each attachment's delegate calls: latency per command and
@@ -39,20 +40,20 @@ func (i instrumented) observe(command, network string, start time.Time, err erro
 func (i instrumented) Add(ctx context.Context, sb podnet.Sandbox, a podnet.Attachment) (types.Result, error) {
 	start := time.Now()
 	res, err := i.Runner.Add(ctx, sb, a)
-	i.observe("ADD", a.Network, start, err)
+	i.observe(request.Add, a.Network, start, err)
 	return res, err
 }
 
 func (i instrumented) Del(ctx context.Context, sb podnet.Sandbox, a podnet.Attachment) error {
 	start := time.Now()
 	err := i.Runner.Del(ctx, sb, a)
-	i.observe("DEL", a.Network, start, err)
+	i.observe(request.Del, a.Network, start, err)
 	return err
 }
 
 func (i instrumented) Check(ctx context.Context, sb podnet.Sandbox, a podnet.Attachment) error {
 	start := time.Now()
 	err := i.Runner.Check(ctx, sb, a)
-	i.observe("CHECK", a.Network, start, err)
+	i.observe(request.Check, a.Network, start, err)
 	return err
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/polynet-cni/polynet/internal/cnicode"
 	"github.com/polynet-cni/polynet/internal/plugin"
+	"github.com/polynet-cni/polynet/internal/request"
 )
 
 // Dispatcher runs requests; it returns the result to send back (ADD) or nil.
@@ -207,15 +208,13 @@ func decodeRequest(body io.Reader) (*Request, *types.Error) {
 	return &req, nil
 }
 
-// commands are the CNI commands the metrics name; any other value of
-// CNI_COMMAND is counted as "other", so that a request cannot make a new series.
-var commands = []string{"ADD", "DEL", "CHECK", "STATUS", "GC"}
-
 func (s *Server) observe(endpoint, command, result string, start time.Time) {
 	if s.opts.Observer == nil {
 		return
 	}
-	if !slices.Contains(commands, command) {
+	// The metrics name the CNI commands; any other value of CNI_COMMAND is
+	// counted as "other", so that a request cannot make a new series.
+	if !slices.Contains(request.Commands, command) {
 		command = "other"
 	}
 	s.opts.Observer.ObserveRequest(endpoint, command, result, time.Since(start))

@@ -28,6 +28,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/polynet-cni/polynet/internal/cniconf"
 	"github.com/polynet-cni/polynet/internal/config"
 )
 
@@ -243,12 +244,12 @@ func (m *Manager) desiredAuto() (p *primary, name string, content []byte, err er
 		return nil, "", nil, err
 	}
 	data := p.data
-	if m.d.ForceCNIVersion && m.d.CNIVersion != "" && stringField(p.obj, "cniVersion") != m.d.CNIVersion {
+	if m.d.ForceCNIVersion && m.d.CNIVersion != "" && cniconf.String(p.obj, "cniVersion") != m.d.CNIVersion {
 		if data, err = forceVersion(p.path, p.data, m.d.CNIVersion); err != nil {
 			return nil, "", nil, err
 		}
 		m.log.Warn("rewrote the primary CNI configuration's cniVersion (forceCNIVersion)",
-			"file", p.path, "from", stringField(p.obj, "cniVersion"), "to", m.d.CNIVersion)
+			"file", p.path, "from", cniconf.String(p.obj, "cniVersion"), "to", m.d.CNIVersion)
 	}
 	if name, content, err = Generate(m.d, m.thin, p.path, data); err != nil {
 		return nil, "", nil, err
@@ -270,7 +271,7 @@ func (m *Manager) desiredCopy() ([]byte, error) {
 	if !ok {
 		return nil, waitErrorf("multusConfigFile %s does not exist yet", m.source)
 	}
-	if _, err := parseObject(data); err != nil {
+	if _, err := cniconf.Decode(data); err != nil {
 		return nil, waitErrorf("multusConfigFile %s: %v", m.source, err)
 	}
 	return data, nil

@@ -1,16 +1,15 @@
 package confmgr
 
 import (
-	"github.com/polynet-cni/polynet/internal/atomicfile"
-
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/polynet-cni/polynet/internal/atomicfile"
+	"github.com/polynet-cni/polynet/internal/cniconf"
 )
 
 // fileMode is the generated file's mode: it may name paths and namespaces the
@@ -51,7 +50,7 @@ func removeIfExists(path string) (removed bool, err error) {
 // the file belongs to another component, which may compare or parse it
 // byte-for-byte, so it is not re-encoded.
 func forceVersion(path string, data []byte, want string) ([]byte, error) {
-	out, err := setTopLevelString(data, "cniVersion", want)
+	out, err := cniconf.SetString(data, "cniVersion", want)
 	if err != nil {
 		return nil, fmt.Errorf("forcing cniVersion of %s: %w", path, err)
 	}
@@ -66,84 +65,4 @@ func forceVersion(path string, data []byte, want string) ([]byte, error) {
 		return nil, fmt.Errorf("forcing cniVersion of %s: %w", path, err)
 	}
 	return out, nil
-}
-
-// setTopLevelString sets the top-level key of the JSON object data to the
-// string value, replacing the bytes of every existing value of that key, or
-// inserting the key first in the object when it is absent.
-func setTopLevelString(data []byte, key, value string) ([]byte, error) {
-	quoted, err := json.Marshal(value)
-	if err != nil {
-		return nil, err
-	}
-	spans, open, err := valueSpans(data, key)
-	if err != nil {
-		return nil, err
-	}
-	if len(spans) == 0 {
-		k, _ := json.Marshal(key)
-		sep := ","
-		if obj, _ := parseObject(data); len(obj) == 0 {
-			sep = ""
-		}
-		insert := append(append(append(k, ':'), quoted...), sep...)
-		return concat(data[:open+1], insert, data[open+1:]), nil
-	}
-	out := append([]byte(nil), data[:spans[0][0]]...)
-	for i, s := range spans {
-		out = append(out, quoted...)
-		end := len(data)
-		if i+1 < len(spans) {
-			end = spans[i+1][0]
-		}
-		out = append(out, data[s[1]:end]...)
-	}
-	return out, nil
-}
-
-// valueSpans finds the byte ranges of the values of key at the top level of
-// the JSON object data, and the offset of the object's opening brace.
-func valueSpans(data []byte, key string) (spans [][2]int, open int, err error) {
-	if _, err := parseObject(data); err != nil {
-		return nil, 0, err
-	}
-	open = bytes.IndexByte(data, '{')
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if _, err := dec.Token(); err != nil { // {
-		return nil, 0, err
-	}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, 0, err
-		}
-		afterKey := int(dec.InputOffset())
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, 0, err
-		}
-		if tok != key {
-			continue
-		}
-		// Only white space and the colon separate a key from its value.
-		start := afterKey + bytes.IndexByte(data[afterKey:], ':') + 1
-		for start < len(data) && isSpace(data[start]) {
-			start++
-		}
-		spans = append(spans, [2]int{start, int(dec.InputOffset())})
-	}
-	if _, err := dec.Token(); err != nil && err != io.EOF { // }
-		return nil, 0, err
-	}
-	return spans, open, nil
-}
-
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
-
-func concat(parts ...[]byte) []byte {
-	var out []byte
-	for _, p := range parts {
-		out = append(out, p...)
-	}
-	return out
 }

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"strconv"
 	"strings"
 
+	"github.com/containernetworking/cni/pkg/version"
+
+	"github.com/polynet-cni/polynet/internal/cniconf"
 	"github.com/polynet-cni/polynet/internal/config"
 )
 
@@ -67,7 +69,7 @@ func Generate(d *config.DaemonConf, thin *Thin, primaryPath string, primary []by
 	if d == nil {
 		return "", nil, errors.New("confmgr: no daemon configuration")
 	}
-	obj, err := parseObject(primary)
+	obj, err := cniconf.Decode(primary)
 	if err != nil {
 		return "", nil, fmt.Errorf("primary CNI configuration %s: %w", primaryPath, err)
 	}
@@ -76,7 +78,7 @@ func Generate(d *config.DaemonConf, thin *Thin, primaryPath string, primary []by
 	}
 	cniVersion := d.CNIVersion
 	if cniVersion == "" {
-		if cniVersion = stringField(obj, "cniVersion"); cniVersion == "" {
+		if cniVersion = cniconf.String(obj, "cniVersion"); cniVersion == "" {
 			return "", nil, fmt.Errorf("primary CNI configuration %s has no cniVersion to follow; set ours explicitly", primaryPath)
 		}
 	}
@@ -84,7 +86,7 @@ func Generate(d *config.DaemonConf, thin *Thin, primaryPath string, primary []by
 		return "", nil, err
 	}
 	if !d.ForceCNIVersion {
-		if err := checkVersions(cniVersion, primaryPath, stringField(obj, "cniVersion")); err != nil {
+		if err := checkVersions(cniVersion, primaryPath, cniconf.String(obj, "cniVersion")); err != nil {
 			return "", nil, err
 		}
 	}
@@ -93,7 +95,7 @@ func Generate(d *config.DaemonConf, thin *Thin, primaryPath string, primary []by
 		return "", nil, fmt.Errorf("primary CNI configuration %s: %w", primaryPath, err)
 	}
 	netName := DefaultNetworkName
-	if n := stringField(obj, "name"); d.OverrideNetworkName && n != "" {
+	if n := cniconf.String(obj, "name"); d.OverrideNetworkName && n != "" {
 		netName = n
 	}
 	plugin := shimObject(d, abs, obj)
@@ -178,11 +180,11 @@ func capabilities(primary map[string]json.RawMessage) map[string]bool {
 // confName is the generated file's name: a .conflist from CNI 1.0.0 on, where
 // the runtime no longer accepts a single-plugin .conf, and a .conf before.
 func confName(cniVersion string) (string, error) {
-	v, err := parseVersion(cniVersion)
+	list, err := atLeast(cniVersion, "1.0.0")
 	if err != nil {
 		return "", fmt.Errorf("daemon cniVersion: %w", err)
 	}
-	if v.atLeast(version{1, 0, 0}) {
+	if list {
 		return ownPrefix + ".conflist", nil
 	}
 	return ownPrefix + ".conf", nil
@@ -192,15 +194,14 @@ func confName(cniVersion string) (string, error) {
 // newer: the runtime would call the shim with the newer version (CHECK, prevResult
 // in DEL) and the primary's plugins could not answer it.
 func checkVersions(daemon, primaryPath, primary string) error {
-	dv, err := parseVersion(daemon)
+	newer, err := atLeast(daemon, "0.4.0")
 	if err != nil {
 		return fmt.Errorf("daemon cniVersion: %w", err)
 	}
-	if !dv.atLeast(version{0, 4, 0}) {
+	if !newer {
 		return nil
 	}
-	pv, err := parseVersion(primary)
-	if err == nil && pv.atLeast(version{0, 4, 0}) {
+	if ok, err := atLeast(primary, "0.4.0"); err == nil && ok {
 		return nil
 	}
 	shown := primary
@@ -211,31 +212,15 @@ func checkVersions(daemon, primaryPath, primary string) error {
 		"lower the daemon's cniVersion, update the primary, or set forceCNIVersion", primaryPath, shown, daemon)
 }
 
-// version is a CNI semantic version: major, minor, patch.
-type version [3]int
-
-func (v version) atLeast(o version) bool {
-	for i := range v {
-		if v[i] != o[i] {
-			return v[i] > o[i]
-		}
+// atLeast reports whether the CNI version v is min or newer, by libcni's
+// comparison. A missing minor or micro part counts as 0. An empty v, which
+// libcni reads as 0.1.0 (a configuration that declares none), and negative
+// parts, which libcni lets through, are not versions here: the value is written
+// into the generated configuration.
+func atLeast(v, min string) (bool, error) {
+	major, minor, micro, err := version.ParseVersion(v)
+	if v == "" || err != nil || major < 0 || minor < 0 || micro < 0 {
+		return false, fmt.Errorf("%q is not a version such as 1.0.0", v)
 	}
-	return true
-}
-
-// parseVersion reads "1.0.0"; a missing minor or patch counts as 0.
-func parseVersion(s string) (version, error) {
-	var v version
-	parts := strings.Split(s, ".")
-	if s == "" || len(parts) > 3 {
-		return v, fmt.Errorf("%q is not a version such as 1.0.0", s)
-	}
-	for i, p := range parts {
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 0 {
-			return v, fmt.Errorf("%q is not a version such as 1.0.0", s)
-		}
-		v[i] = n
-	}
-	return v, nil
+	return version.GreaterThanOrEqualTo(v, min)
 }

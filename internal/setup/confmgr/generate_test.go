@@ -3,6 +3,7 @@ package confmgr
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -230,28 +231,33 @@ func TestGenerateVersionsAccepted(t *testing.T) {
 	}
 }
 
-func TestSetTopLevelString(t *testing.T) {
-	tests := []struct{ name, in, want string }{
-		{"keeps formatting and nested versions", "{\n  \"cniVersion\" :  \"0.3.1\",\n  \"plugins\": [{\"cniVersion\":\"0.3.1\"}]\n}\n",
-			"{\n  \"cniVersion\" :  \"1.0.0\",\n  \"plugins\": [{\"cniVersion\":\"0.3.1\"}]\n}\n"},
-		{"not a string before", `{"name":"a","cniVersion":1}`, `{"name":"a","cniVersion":"1.0.0"}`},
-		{"missing", ` {"name":"a"}`, ` {"cniVersion":"1.0.0","name":"a"}`},
-		{"empty object", `{}`, `{"cniVersion":"1.0.0"}`},
-		{"duplicate keys", `{"cniVersion":"0.1.0","x":{"cniVersion":"0"},"cniVersion":"0.2.0"}`,
-			`{"cniVersion":"1.0.0","x":{"cniVersion":"0"},"cniVersion":"1.0.0"}`},
+// TestAtLeast pins the version comparison, libcni's, and the values it refuses
+// although libcni would read them: an empty version and negative parts.
+func TestAtLeast(t *testing.T) {
+	tests := []struct {
+		v, min string
+		want   bool
+		err    bool
+	}{
+		{"1.0.0", "1.0.0", true, false},
+		{"1.1.0", "1.0.0", true, false},
+		{"0.4.0", "1.0.0", false, false},
+		{"1.0", "1.0.0", true, false},
+		{"1", "0.4.0", true, false},
+		{"0.3.1", "0.4.0", false, false},
+		{"", "0.4.0", false, true},
+		{"-1.0.0", "0.4.0", false, true},
+		{"1.-1.0", "0.4.0", false, true},
+		{"1.0.0.0", "0.4.0", false, true},
+		{"one", "0.4.0", false, true},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := setTopLevelString([]byte(tc.in), "cniVersion", "1.0.0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if string(got) != tc.want {
-				t.Errorf("got  %q\nwant %q", got, tc.want)
-			}
-		})
-	}
-	if _, err := setTopLevelString([]byte(`[1]`), "cniVersion", "1.0.0"); err == nil {
-		t.Error("no error for a non-object")
+		got, err := atLeast(tc.v, tc.min)
+		if (err != nil) != tc.err || got != tc.want {
+			t.Errorf("atLeast(%q, %q) = %v, %v; want %v, error %v", tc.v, tc.min, got, err, tc.want, tc.err)
+		}
+		if err != nil && !strings.Contains(err.Error(), fmt.Sprintf("%q", tc.v)) {
+			t.Errorf("atLeast(%q) error %q does not name the value", tc.v, err)
+		}
 	}
 }

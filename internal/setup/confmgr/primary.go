@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/polynet-cni/polynet/internal/cniconf"
 )
 
 // candidateExts are the extensions the container runtime loads, so the only
@@ -67,7 +69,7 @@ func (m *Manager) findPrimary() (*primary, error) {
 			m.warnOnce(path, "skipping unreadable CNI configuration", "file", path, "error", err)
 			continue
 		}
-		obj, err := parseObject(data)
+		obj, err := cniconf.Decode(data)
 		if err != nil {
 			m.warnOnce(path, "skipping CNI configuration that is not a JSON object", "file", path, "error", err)
 			continue
@@ -96,7 +98,7 @@ func (m *Manager) namedPrimary(path string) (*primary, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading primary CNI configuration %s: %w", path, err)
 	}
-	obj, err := parseObject(data)
+	obj, err := cniconf.Decode(data)
 	if err != nil {
 		return nil, waitErrorf("primary CNI configuration %s (multusMasterCNI): %v", path, err)
 	}
@@ -121,27 +123,6 @@ func hasCandidateExt(name string) bool {
 	return slices.Contains(candidateExts, filepath.Ext(name))
 }
 
-// parseObject decodes a CNI configuration, which must be a JSON object.
-func parseObject(data []byte) (map[string]json.RawMessage, error) {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(data, &obj); err != nil {
-		return nil, fmt.Errorf("not a JSON object: %w", err)
-	}
-	if obj == nil {
-		return nil, errors.New("not a JSON object: null")
-	}
-	return obj, nil
-}
-
-// stringField is obj[key] when it is a JSON string, else "".
-func stringField(obj map[string]json.RawMessage, key string) string {
-	var s string
-	if json.Unmarshal(obj[key], &s) != nil {
-		return ""
-	}
-	return s
-}
-
 // plugins are the plugin objects of a configuration list; entries that are not
 // objects are left out.
 func plugins(obj map[string]json.RawMessage) []map[string]json.RawMessage {
@@ -164,7 +145,7 @@ func plugins(obj map[string]json.RawMessage) []map[string]json.RawMessage {
 func selfDelegating(obj map[string]json.RawMessage) (string, bool) {
 	all := append([]map[string]json.RawMessage{obj}, plugins(obj)...)
 	for _, o := range all {
-		if typ := stringField(o, "type"); slices.Contains(multusTypes, typ) {
+		if typ := cniconf.String(o, "type"); slices.Contains(multusTypes, typ) {
 			return typ, true
 		}
 	}
