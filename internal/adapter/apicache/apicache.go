@@ -62,8 +62,20 @@ func New(cfg *rest.Config, nodeName, component string) (*Cache, error) {
 			o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", nodeName).String()
 		}))
 	}
-	podFactory := informers.NewSharedInformerFactoryWithOptions(client, 0, podOpts...)
-	nadFactory := nadinformers.NewSharedInformerFactory(nc, 0)
+	// The informers' watches stay open for minutes: cfg.Timeout, which bounds
+	// every other request, would cut them.
+	watchCfg := rest.CopyConfig(cfg)
+	watchCfg.Timeout = 0
+	watchClient, err := kubernetes.NewForConfig(watchCfg)
+	if err != nil {
+		return nil, err
+	}
+	watchNADClient, err := nadclient.NewForConfig(watchCfg)
+	if err != nil {
+		return nil, err
+	}
+	podFactory := informers.NewSharedInformerFactoryWithOptions(watchClient, 0, podOpts...)
+	nadFactory := nadinformers.NewSharedInformerFactory(watchNADClient, 0)
 	podInformer := podFactory.Core().V1().Pods()
 	nadInformer := nadFactory.K8sCniCncfIo().V1().NetworkAttachmentDefinitions()
 	if err := nadInformer.Informer().SetTransform(trimNAD); err != nil {
