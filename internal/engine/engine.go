@@ -122,6 +122,8 @@ type Engine struct {
 	Routes Routes
 	// Devices tells pods' allocated devices; nil when none can be known.
 	Devices attach.DeviceSource
+	// Confs reads the CNI configurations on the node's disk (package confdir).
+	Confs   attach.ConfSource
 	Records Records
 	Files   Files
 	Log     *slog.Logger

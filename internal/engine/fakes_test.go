@@ -20,6 +20,7 @@ import (
 
 	"github.com/polynet-cni/polynet/internal/cnicode"
 	"github.com/polynet-cni/polynet/internal/config"
+	"github.com/polynet-cni/polynet/internal/engine/attach"
 	"github.com/polynet-cni/polynet/internal/podnet"
 	"github.com/polynet-cni/polynet/internal/request"
 )
@@ -191,13 +192,14 @@ func defaultResult(n int, ifName, netns string) *current.Result {
 // testNow is the engine's clock in tests.
 var testNow = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 
-// newEngine builds an engine over the fakes, with an empty fakeRecords and
-// fakeFiles (reach them with recordsOf and filesOf); kube nil means
-// delegates-only mode. The configuration is the test's, unused here: nothing
-// of the engine's touches its folders.
+// newEngine builds an engine over the fakes, with an empty fakeRecords,
+// fakeFiles and fakeConfs (reach them with recordsOf, filesOf and confsOf);
+// kube nil means delegates-only mode. The configuration is the test's, unused
+// here: nothing of the engine's touches its folders.
 func newEngine(kube *fakeKube, del *fakeDelegates, _ *config.PluginConf) *Engine {
 	e := &Engine{
 		Delegates: del,
+		Confs:     fakeConfs{},
 		Records:   newFakeRecords(),
 		Files:     newFakeFiles(),
 		Log:       slog.New(slog.DiscardHandler),
@@ -355,8 +357,9 @@ func (f *fakeDevices) DeviceIDs(context.Context, podnet.PodRef) (map[string][]st
 
 // The fakes implement the engine's ports.
 var (
-	_ Records = (*fakeRecords)(nil)
-	_ Files   = (*fakeFiles)(nil)
+	_ Records           = (*fakeRecords)(nil)
+	_ Files             = (*fakeFiles)(nil)
+	_ attach.ConfSource = fakeConfs(nil)
 )
 
 // recordsOf is the engine's fakeRecords.
@@ -364,6 +367,36 @@ func recordsOf(e *Engine) *fakeRecords { return e.Records.(*fakeRecords) }
 
 // filesOf is the engine's fakeFiles.
 func filesOf(e *Engine) *fakeFiles { return e.Files.(*fakeFiles) }
+
+// confsOf is the engine's fakeConfs.
+func confsOf(e *Engine) fakeConfs { return e.Confs.(fakeConfs) }
+
+// fakeConfs is the Confs port over a map from a file's path to its content,
+// so engine tests need no disk: Find answers with the first file of the
+// folder, in path order, whose "name" matches (the node's rules, conflists
+// first among them, are the adapter's and tested there); Load reads one file;
+// no network has plugin folders.
+type fakeConfs map[string]string
+
+func (f fakeConfs) Find(dir, name string) ([]byte, string, error) {
+	for _, path := range slices.Sorted(maps.Keys(f)) {
+		var c struct{ Name string }
+		if filepath.Dir(path) == dir && json.Unmarshal([]byte(f[path]), &c) == nil && c.Name == name {
+			return []byte(f[path]), path, nil
+		}
+	}
+	return nil, "", nil
+}
+
+func (f fakeConfs) Load(path string) ([]byte, string, error) {
+	data, ok := f[path]
+	if !ok {
+		return nil, "", notExist("open", path)
+	}
+	return []byte(data), path, nil
+}
+
+func (fakeConfs) Plugins(string, string) ([]json.RawMessage, error) { return nil, nil }
 
 // corruptRecordError stands for the error Records returns for a record that
 // exists but cannot be trusted (package store's *CorruptError: truncated,

@@ -118,7 +118,7 @@ func (e *Engine) networksToGC(ctx context.Context, req *request.Request, conf *c
 			keep(name, rec.ContainerID, a.IfName)
 		}
 	}
-	in := attach.Input{Conf: conf, Req: req}
+	in := attach.Input{Conf: conf, Req: req, Confs: e.Confs}
 	if e.Kube != nil {
 		in.NADs = e.Kube
 	}

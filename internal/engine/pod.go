@@ -40,7 +40,7 @@ func (e *Engine) lookupPod(ctx context.Context, req *request.Request) (*podnet.P
 // ignored invalid annotation is reported on the pod when report is set (ADD), not
 // during a DEL's reconstruction.
 func (e *Engine) input(ctx context.Context, log *slog.Logger, req *request.Request, conf *config.PluginConf, pod *podnet.Pod, report bool) (attach.Input, error) {
-	in := attach.Input{Conf: conf, Req: req, Pod: pod, Devices: e.Devices}
+	in := attach.Input{Conf: conf, Req: req, Pod: pod, Devices: e.Devices, Confs: e.Confs}
 	if e.Kube != nil {
 		in.NADs = e.Kube
 	}

@@ -20,7 +20,7 @@ func (e *Engine) Status(ctx context.Context, req *request.Request, conf *config.
 			return &NotAvailableError{Reason: fmt.Sprintf("readiness indicator file %s: %v", path, err)}
 		}
 	}
-	in := attach.Input{Conf: conf, Req: req}
+	in := attach.Input{Conf: conf, Req: req, Confs: e.Confs}
 	if e.Kube != nil {
 		if err := e.Kube.Ready(ctx); err != nil {
 			return &NotAvailableError{Reason: err.Error()}

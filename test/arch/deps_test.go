@@ -37,6 +37,11 @@ func TestImportRules(t *testing.T) {
 			why:       "every pod's ADD and DEL pays for what the thin plugin links",
 		},
 		{
+			pkg:       "cmd/multus-shim",
+			forbidden: []string{"k8s.io/", "github.com/prometheus/", "github.com/vishvananda/netlink", "github.com/containernetworking/cni/libcni"},
+			why:       "the shim only forwards to the daemon, at every pod's ADD and DEL",
+		},
+		{
 			pkg:       "internal/selection",
 			forbidden: []string{"k8s.io/", "github.com/containernetworking/"},
 			why:       "the annotation parser is pure",

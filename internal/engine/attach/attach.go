@@ -29,6 +29,29 @@ type NADGetter interface {
 	NAD(ctx context.Context, namespace, name string) (*podnet.NAD, error)
 }
 
+// ConfSource reads the CNI configurations on the node's disk as libcni loads
+// them (package confdir), so that planning does no file I/O. Every error it
+// returns names the file or folder concerned.
+type ConfSource interface {
+	// Find returns the configuration named name in folder dir, and its file:
+	// conflists first, then single confs (.conf, .json), each in file name
+	// order (R-3.4.1 (2) and (3)); files that do not parse are skipped. It
+	// returns no bytes and no error when none matches, also when dir does not
+	// exist. The bytes are the file's own.
+	Find(dir, name string) (conf []byte, file string, err error)
+	// Load returns the configuration at path, a file or a folder (then its
+	// first .conf, .conflist or .json file in name order), and the file read.
+	// A conflist comes with the plugins of <its folder>/<its name>/*.conf
+	// appended, as libcni loads it, unless it sets loadOnlyInlinedPlugins. An
+	// error wraps fs.ErrNotExist when path holds no configuration; file is set
+	// with every error about the file chosen.
+	Load(path string) (conf []byte, file string, err error)
+	// Plugins returns the plugin configurations (*.conf, in file name order)
+	// of the folder <base>/<name>, base being ref when ref is a folder and
+	// else the folder holding ref; none when there is no such folder.
+	Plugins(ref, name string) ([]json.RawMessage, error)
+}
+
 // Planned is one attachment to make.
 type Planned struct {
 	podnet.Attachment
@@ -61,6 +84,8 @@ type Input struct {
 	Selections []selection.Element
 	// Devices tells the pod's allocated devices; nil when none can be known.
 	Devices DeviceSource
+	// Confs reads configurations on disk; nil when none can be read.
+	Confs ConfSource
 }
 
 // Resolve returns the attachments in the order they are made.

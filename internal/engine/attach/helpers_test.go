@@ -2,10 +2,11 @@ package attach
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
+	"io/fs"
 	"path/filepath"
 	"testing"
 
@@ -59,15 +60,88 @@ func testConf(t *testing.T, dir, extra string) *config.PluginConf {
 // confDirOf is the confDir testConf uses for dir.
 func confDirOf(dir string) string { return filepath.Join(dir, "conf") }
 
-// writeFile writes a file, creating its folder.
-func writeFile(t *testing.T, path, content string) {
+// testDir is the folder of the tests' configurations that concern files:
+// planning reads none, the fakeConfs answer for them.
+const testDir = "/node"
+
+// fakeConfs is a ConfSource of canned answers, so that planning's tests need
+// no disk: what the node's folders hold and how libcni loads them is package
+// confdir's, tested there.
+type fakeConfs struct {
+	// paths maps a path to what Load answers for it.
+	paths map[string]fakeConf
+	// named maps a folder and a network name, joined with "/", to the path
+	// Find answers with.
+	named map[string]string
+	// plugins maps a path and a chain name, joined with "|", to what Plugins
+	// answers.
+	plugins map[string][]string
+	// err fails Find and Plugins.
+	err error
+}
+
+// fakeConf is what a path holds.
+type fakeConf struct {
+	// conf is the file's own bytes, Find's answer.
+	conf string
+	// loaded is Load's answer, conf when empty: a conflist with the plugins
+	// of its folder appended, say.
+	loaded string
+	// file is the file Load reads, the path itself when empty: a folder's
+	// first configuration file.
+	file string
+	// err is Load's error.
+	err error
+}
+
+// onDisk returns a fakeConfs holding the files given as (path, content), Find
+// answering each by its "name" in its folder.
+func onDisk(t *testing.T, files ...[2]string) *fakeConfs {
 	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
+	f := &fakeConfs{paths: map[string]fakeConf{}, named: map[string]string{}, plugins: map[string][]string{}}
+	for _, file := range files {
+		var c struct{ Name string }
+		if err := json.Unmarshal([]byte(file[1]), &c); err != nil {
+			t.Fatalf("%s: %v", file[0], err)
+		}
+		f.paths[file[0]] = fakeConf{conf: file[1]}
+		f.named[filepath.Dir(file[0])+"/"+c.Name] = file[0]
 	}
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
+	return f
+}
+
+func (f *fakeConfs) Find(dir, name string) ([]byte, string, error) {
+	if f.err != nil {
+		return nil, "", f.err
 	}
+	path, ok := f.named[dir+"/"+name]
+	if !ok {
+		return nil, "", nil
+	}
+	return []byte(f.paths[path].conf), path, nil
+}
+
+func (f *fakeConfs) Load(path string) ([]byte, string, error) {
+	c, ok := f.paths[path]
+	if !ok {
+		return nil, "", &fs.PathError{Op: "open", Path: path, Err: fs.ErrNotExist}
+	}
+	file := cmp.Or(c.file, path)
+	if c.err != nil {
+		return nil, file, c.err
+	}
+	return []byte(cmp.Or(c.loaded, c.conf)), file, nil
+}
+
+func (f *fakeConfs) Plugins(ref, name string) ([]json.RawMessage, error) {
+	if f.err != nil {
+		return nil, f.err
+	}
+	var out []json.RawMessage
+	for _, p := range f.plugins[ref+"|"+name] {
+		out = append(out, json.RawMessage(p))
+	}
+	return out, nil
 }
 
 // defaultArgs are the CNI_ARGS a kubelet-driven runtime sends.

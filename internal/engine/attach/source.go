@@ -2,12 +2,10 @@ package attach
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/polynet-cni/polynet/internal/cniconf"
@@ -37,7 +35,7 @@ func fromNAD(ctx context.Context, in Input, namespace, name string) (Planned, er
 		cfg = []byte(nad.Config)
 	} else {
 		var path string
-		cfg, path, err = onDiskByName(in.Conf.ConfDir, name)
+		cfg, path, err = in.confs().Find(in.Conf.ConfDir, name)
 		if err != nil {
 			return Planned{}, &ConfigError{Network: ref, Source: "confDir " + in.Conf.ConfDir, Err: err}
 		}
@@ -72,106 +70,74 @@ func checked(cfg []byte, name, cniVersion string) ([]byte, error) {
 // of that name in confDir; a path names a folder (its first configuration file)
 // or a configuration file.
 func byReference(ctx context.Context, in Input, ref string) (Planned, error) {
-	if !strings.Contains(ref, "/") {
-		var nadErr error
-		if in.NADs != nil {
-			p, err := fromNAD(ctx, in, in.Conf.MultusNamespace, ref)
-			if err == nil {
-				return p, nil
-			}
-			nadErr = err
-		}
-		cfg, path, err := onDiskByName(in.Conf.ConfDir, ref)
-		if err != nil {
-			return Planned{}, &ConfigError{Network: ref, Source: "confDir " + in.Conf.ConfDir, Err: err}
-		}
-		if cfg == nil {
-			reason := fmt.Sprintf("no configuration named %q in confDir %s", ref, in.Conf.ConfDir)
-			if nadErr != nil {
-				reason = nadErr.Error() + "; and " + reason
-			}
-			return Planned{}, &NetworkNotFoundError{Network: ref, Reason: reason}
-		}
-		return fromBytes(in, ref, path, cfg)
+	if strings.Contains(ref, "/") {
+		return loaded(in, ref, ref)
 	}
-	path := ref
-	if info, err := os.Stat(path); err == nil && info.IsDir() {
-		files, err := confFiles(path, []string{".conf", ".conflist", ".json"})
-		if err != nil || len(files) == 0 {
-			return Planned{}, &NetworkNotFoundError{Network: ref, Reason: fmt.Sprintf("no configuration file in folder %s (%v)", path, err)}
+	var nadErr error
+	if in.NADs != nil {
+		p, err := fromNAD(ctx, in, in.Conf.MultusNamespace, ref)
+		if err == nil {
+			return p, nil
 		}
-		path = files[0]
+		nadErr = err
 	}
-	cfg, err := os.ReadFile(path)
+	cfg, path, err := in.confs().Find(in.Conf.ConfDir, ref)
 	if err != nil {
-		return Planned{}, &NetworkNotFoundError{Network: ref, Reason: err.Error()}
+		return Planned{}, &ConfigError{Network: ref, Source: "confDir " + in.Conf.ConfDir, Err: err}
 	}
-	return fromBytes(in, ref, path, cfg)
+	if cfg == nil {
+		reason := fmt.Sprintf("no configuration named %q in confDir %s", ref, in.Conf.ConfDir)
+		if nadErr != nil {
+			reason = nadErr.Error() + "; and " + reason
+		}
+		return Planned{}, &NetworkNotFoundError{Network: ref, Reason: reason}
+	}
+	// The file found is loaded as libcni loads it: a conflist gets its
+	// folder's plugins, which a NAD's on-disk configuration does not.
+	return loaded(in, ref, path)
 }
 
-func fromBytes(in Input, ref, path string, cfg []byte) (Planned, error) {
+// loaded resolves the configuration at path, a file or a folder, for ref.
+func loaded(in Input, ref, path string) (Planned, error) {
+	cfg, file, err := in.confs().Load(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Planned{}, &NetworkNotFoundError{Network: ref, Reason: err.Error()}
+	}
+	if file == "" {
+		file = path
+	}
+	if err != nil {
+		return Planned{}, &ConfigError{Network: ref, Source: file, Err: err}
+	}
 	m, err := cniconf.Decode(cfg)
 	if err != nil {
-		return Planned{}, &ConfigError{Network: ref, Source: path, Err: err}
+		return Planned{}, &ConfigError{Network: ref, Source: file, Err: err}
 	}
 	name := cniconf.String(m, "name")
-	if strings.HasSuffix(path, ".conflist") {
-		if cfg, err = withSubdirectoryPlugins(path, cfg); err != nil {
-			return Planned{}, &ConfigError{Network: ref, Source: path, Err: err}
-		}
-	}
 	if cfg, err = checked(cfg, "", in.Conf.CNIVersion); err != nil {
-		return Planned{}, &ConfigError{Network: ref, Source: path, Err: err}
+		return Planned{}, &ConfigError{Network: ref, Source: file, Err: err}
 	}
 	if name == "" {
-		return Planned{}, &ConfigError{Network: ref, Source: path, Err: errors.New("the configuration has no name")}
+		return Planned{}, &ConfigError{Network: ref, Source: file, Err: errors.New("the configuration has no name")}
 	}
 	return Planned{Attachment: podnet.Attachment{Network: name, Config: cfg}}, nil
 }
 
-// onDiskByName finds the configuration named name in dir: conflists first, then
-// single confs (R-3.4.1 (2) and (3)), each group in file name order. It returns nil
-// bytes when none matches; files that do not parse are skipped, as a runtime skips
-// them in its own configuration folder.
-func onDiskByName(dir, name string) ([]byte, string, error) {
-	for _, exts := range [][]string{{".conflist"}, {".conf", ".json"}} {
-		files, err := confFiles(dir, exts)
-		if err != nil {
-			return nil, "", err
-		}
-		for _, f := range files {
-			data, err := os.ReadFile(f)
-			if err != nil {
-				continue
-			}
-			m, err := cniconf.Decode(data)
-			if err != nil || cniconf.String(m, "name") != name {
-				continue
-			}
-			return data, filepath.Clean(f), nil
-		}
+// confs is in.Confs, or when it is nil a source without configurations.
+func (in Input) confs() ConfSource {
+	if in.Confs == nil {
+		return noConfs{}
 	}
-	return nil, "", nil
+	return in.Confs
 }
 
-// confFiles lists the files of dir with one of the extensions, in name order;
-// a missing dir has none. It is libcni.ConfFiles, which this package cannot
-// call: libcni links pkg/invoke (exec), and the engine, which imports this
-// package, must link neither (test/arch). TestLoadingMatchesLibcni holds the
-// two to the same answers.
-func confFiles(dir string, exts []string) ([]string, error) {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var files []string
-	for _, e := range entries {
-		if !e.IsDir() && slices.Contains(exts, filepath.Ext(e.Name())) {
-			files = append(files, filepath.Join(dir, e.Name()))
-		}
-	}
-	return files, nil
+// noConfs is a ConfSource of an empty disk.
+type noConfs struct{}
+
+func (noConfs) Find(string, string) ([]byte, string, error) { return nil, "", nil }
+
+func (noConfs) Load(path string) ([]byte, string, error) {
+	return nil, "", fmt.Errorf("%s: no configuration files are read here: %w", path, fs.ErrNotExist)
 }
+
+func (noConfs) Plugins(string, string) ([]json.RawMessage, error) { return nil, nil }

@@ -3,7 +3,6 @@ package attach
 import (
 	"encoding/json"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -52,150 +51,153 @@ func TestResolveInlineDelegates(t *testing.T) {
 
 // TestResolveClusterNetworkSources proves where clusterNetwork is looked up: a NAD
 // in multusNamespace, else a configuration of that name in confDir; a path names
-// a folder (its first configuration file in name order) or a file. Configurations
-// that need no edit keep their exact bytes.
+// a folder or a file, which the source loads. Configurations that need no edit
+// keep their exact bytes; a path without a configuration is a missing network,
+// one the source cannot load an invalid configuration that names its file.
 func TestResolveClusterNetworkSources(t *testing.T) {
 	const (
 		nadConf   = `{"cniVersion":"1.0.0", "name":"cluster-net","type":"flannel"}`
 		diskList  = `{ "cniVersion": "1.0.0",  "name": "cluster-net", "plugins": [ {"type":"bridge"} ] }`
 		otherConf = `{"cniVersion":"1.0.0","name":"other","type":"bridge"}`
+		confDir   = testDir + "/conf"
+		folder    = testDir + "/cluster.d"
 	)
+	loadErr := errors.New("error parsing configuration list: invalid value \"yes\" for loadOnlyInlinedPlugins")
 	tests := []struct {
 		name string
-		// setup writes files under dir and returns the extra plugin config keys
-		// and the NAD getter (nil for delegates-only mode).
-		setup      func(t *testing.T, dir string) (string, NADGetter)
+		// extra are the plugin config keys; nads nil is delegates-only mode.
+		extra      string
+		nads       NADGetter
+		confs      *fakeConfs
 		want       summary
 		wantBytes  string
 		wantFields map[string]any
 		wantErr    any
+		// wantSource is the source a *ConfigError names.
+		wantSource string
 	}{
 		{
-			name: "NAD in multusNamespace kube-system",
-			setup: func(t *testing.T, dir string) (string, NADGetter) {
-				return `,"clusterNetwork":"cluster-net"`, nads(
-					[3]string{"kube-system", "cluster-net", nadConf},
-					[3]string{"ns1", "cluster-net", otherConf},
-				)
-			},
+			name:  "NAD in multusNamespace kube-system",
+			extra: `,"clusterNetwork":"cluster-net"`,
+			nads: nads(
+				[3]string{"kube-system", "cluster-net", nadConf},
+				[3]string{"ns1", "cluster-net", otherConf},
+			),
+			confs:     onDisk(t, [2]string{confDir + "/10-cluster.conflist", diskList}),
 			want:      summary{Network: "kube-system/cluster-net", IfName: "eth0", Default: true, NAD: "kube-system/cluster-net"},
 			wantBytes: nadConf,
 		},
 		{
-			name: "NAD in a configured multusNamespace",
-			setup: func(t *testing.T, dir string) (string, NADGetter) {
-				return `,"clusterNetwork":"cluster-net","multusNamespace":"net-system"`, nads(
-					[3]string{"kube-system", "cluster-net", otherConf},
-					[3]string{"net-system", "cluster-net", nadConf},
-				)
-			},
+			name:  "NAD in a configured multusNamespace",
+			extra: `,"clusterNetwork":"cluster-net","multusNamespace":"net-system"`,
+			nads: nads(
+				[3]string{"kube-system", "cluster-net", otherConf},
+				[3]string{"net-system", "cluster-net", nadConf},
+			),
 			want:      summary{Network: "net-system/cluster-net", IfName: "eth0", Default: true, NAD: "net-system/cluster-net"},
 			wantBytes: nadConf,
 		},
 		{
-			name: "missing NAD falls back to confDir by name",
-			setup: func(t *testing.T, dir string) (string, NADGetter) {
-				writeFile(t, filepath.Join(confDirOf(dir), "05-other.conf"), otherConf)
-				writeFile(t, filepath.Join(confDirOf(dir), "10-cluster.conflist"), diskList)
-				return `,"clusterNetwork":"cluster-net"`, nads()
-			},
+			name:      "missing NAD falls back to confDir by name",
+			extra:     `,"clusterNetwork":"cluster-net"`,
+			nads:      nads(),
+			confs:     onDisk(t, [2]string{confDir + "/05-other.conf", otherConf}, [2]string{confDir + "/10-cluster.conflist", diskList}),
 			want:      summary{Network: "cluster-net", IfName: "eth0", Default: true},
 			wantBytes: diskList,
 		},
 		{
-			name: "delegates-only mode reads confDir by name",
-			setup: func(t *testing.T, dir string) (string, NADGetter) {
-				writeFile(t, filepath.Join(confDirOf(dir), "10-cluster.conflist"), diskList)
-				return `,"clusterNetwork":"cluster-net"`, nil
-			},
+			name:      "delegates-only mode reads confDir by name",
+			extra:     `,"clusterNetwork":"cluster-net"`,
+			confs:     onDisk(t, [2]string{confDir + "/10-cluster.conflist", diskList}),
 			want:      summary{Network: "cluster-net", IfName: "eth0", Default: true},
 			wantBytes: diskList,
 		},
 		{
-			name: "a folder gives its first configuration file in name order",
-			setup: func(t *testing.T, dir string) (string, NADGetter) {
-				folder := filepath.Join(dir, "cluster.d")
-				writeFile(t, filepath.Join(folder, "00-notes.txt"), "not a configuration")
-				writeFile(t, filepath.Join(folder, "20-b.conf"), `{"cniVersion":"1.0.0","name":"b","type":"bridge"}`)
-				writeFile(t, filepath.Join(folder, "10-a.conflist"), `{"cniVersion":"1.0.0","name":"a","plugins":[{"type":"ptp"}]}`)
-				return `,"clusterNetwork":` + quote(folder), nads()
-			},
+			name:  "a folder gives the configuration of the file the source chose",
+			extra: `,"clusterNetwork":` + quote(folder),
+			nads:  nads(),
+			confs: &fakeConfs{paths: map[string]fakeConf{
+				folder: {conf: `{"cniVersion":"1.0.0","name":"a","plugins":[{"type":"ptp"}]}`, file: folder + "/10-a.conflist"},
+			}},
 			want:      summary{Network: "a", IfName: "eth0", Default: true},
 			wantBytes: `{"cniVersion":"1.0.0","name":"a","plugins":[{"type":"ptp"}]}`,
 		},
 		{
-			name: "a file",
-			setup: func(t *testing.T, dir string) (string, NADGetter) {
-				file := filepath.Join(dir, "somewhere", "cluster.conf")
-				writeFile(t, file, `{"cniVersion":"0.3.1","name":"cbr0","type":"bridge"}`)
-				return `,"clusterNetwork":` + quote(file), nads()
-			},
+			name:      "a file",
+			extra:     `,"clusterNetwork":"/somewhere/cluster.conf"`,
+			nads:      nads(),
+			confs:     onDisk(t, [2]string{"/somewhere/cluster.conf", `{"cniVersion":"0.3.1","name":"cbr0","type":"bridge"}`}),
 			want:      summary{Network: "cbr0", IfName: "eth0", Default: true},
 			wantBytes: `{"cniVersion":"0.3.1","name":"cbr0","type":"bridge"}`,
 		},
 		{
-			name: "a file without cniVersion gets the plugin's",
-			setup: func(t *testing.T, dir string) (string, NADGetter) {
-				file := filepath.Join(dir, "cluster.conflist")
-				writeFile(t, file, `{"name":"cbr0","plugins":[{"type":"bridge","mtu":1450}]}`)
-				return `,"clusterNetwork":` + quote(file), nads()
-			},
-			want: summary{Network: "cbr0", IfName: "eth0", Default: true},
+			name:  "a file without cniVersion gets the plugin's",
+			extra: `,"clusterNetwork":"/somewhere/cluster.conflist"`,
+			nads:  nads(),
+			confs: onDisk(t, [2]string{"/somewhere/cluster.conflist", `{"name":"cbr0","plugins":[{"type":"bridge","mtu":1450}]}`}),
+			want:  summary{Network: "cbr0", IfName: "eth0", Default: true},
 			wantFields: map[string]any{"cniVersion": "1.0.0", "name": "cbr0", "plugins": []any{
 				map[string]any{"type": "bridge", "mtu": json.Number("1450")},
 			}},
 		},
 		{
-			name: "a NAD config without cniVersion gets the plugin's",
-			setup: func(t *testing.T, dir string) (string, NADGetter) {
-				return `,"clusterNetwork":"cluster-net"`, nads([3]string{"kube-system", "cluster-net", `{"type":"flannel"}`})
-			},
+			name:       "a NAD config without cniVersion gets the plugin's",
+			extra:      `,"clusterNetwork":"cluster-net"`,
+			nads:       nads([3]string{"kube-system", "cluster-net", `{"type":"flannel"}`}),
 			want:       summary{Network: "kube-system/cluster-net", IfName: "eth0", Default: true, NAD: "kube-system/cluster-net"},
 			wantFields: map[string]any{"cniVersion": "1.0.0", "name": "cluster-net", "type": "flannel"},
 		},
 		{
-			name: "a name found nowhere fails",
-			setup: func(t *testing.T, dir string) (string, NADGetter) {
-				writeFile(t, filepath.Join(confDirOf(dir), "05-other.conf"), otherConf)
-				return `,"clusterNetwork":"cluster-net"`, nads()
-			},
+			name:    "a name found nowhere fails",
+			extra:   `,"clusterNetwork":"cluster-net"`,
+			nads:    nads(),
+			confs:   onDisk(t, [2]string{confDir + "/05-other.conf", otherConf}),
 			wantErr: new(*NetworkNotFoundError),
 		},
 		{
-			name: "a folder without configuration files fails",
-			setup: func(t *testing.T, dir string) (string, NADGetter) {
-				folder := filepath.Join(dir, "empty.d")
-				writeFile(t, filepath.Join(folder, "README"), "nothing here")
-				return `,"clusterNetwork":` + quote(folder), nads()
-			},
+			name:    "a path holding no configuration fails",
+			extra:   `,"clusterNetwork":` + quote(folder),
+			nads:    nads(),
 			wantErr: new(*NetworkNotFoundError),
 		},
 		{
-			name: "a file that does not exist fails",
-			setup: func(t *testing.T, dir string) (string, NADGetter) {
-				return `,"clusterNetwork":` + quote(filepath.Join(dir, "missing.conf")), nads()
-			},
-			wantErr: new(*NetworkNotFoundError),
+			name:       "a configuration the source cannot load fails, naming its file",
+			extra:      `,"clusterNetwork":` + quote(folder),
+			nads:       nads(),
+			confs:      &fakeConfs{paths: map[string]fakeConf{folder: {file: folder + "/10-a.conflist", err: loadErr}}},
+			wantErr:    new(*ConfigError),
+			wantSource: folder + "/10-a.conflist",
 		},
 		{
-			name: "a file without a name fails",
-			setup: func(t *testing.T, dir string) (string, NADGetter) {
-				file := filepath.Join(dir, "cluster.conf")
-				writeFile(t, file, `{"cniVersion":"1.0.0","type":"bridge"}`)
-				return `,"clusterNetwork":` + quote(file), nads()
-			},
-			wantErr: new(*ConfigError),
+			name:       "a confDir that cannot be read fails",
+			extra:      `,"clusterNetwork":"cluster-net"`,
+			confs:      &fakeConfs{err: errors.New("permission denied")},
+			wantErr:    new(*ConfigError),
+			wantSource: "confDir " + confDir,
+		},
+		{
+			name:       "a file without a name fails",
+			extra:      `,"clusterNetwork":"/somewhere/cluster.conf"`,
+			nads:       nads(),
+			confs:      &fakeConfs{paths: map[string]fakeConf{"/somewhere/cluster.conf": {conf: `{"cniVersion":"1.0.0","type":"bridge"}`}}},
+			wantErr:    new(*ConfigError),
+			wantSource: "/somewhere/cluster.conf",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			extra, getter := tt.setup(t, dir)
-			in := Input{Conf: testConf(t, dir, extra), Req: addRequest(t, defaultArgs), Pod: testPod(), NADs: getter}
+			in := Input{Conf: testConf(t, testDir, tt.extra), Req: addRequest(t, defaultArgs), Pod: testPod(), NADs: tt.nads}
+			if tt.confs != nil {
+				in.Confs = tt.confs
+			}
 			planned, err := Resolve(t.Context(), in)
 			if tt.wantErr != nil {
 				if !errors.As(err, tt.wantErr) {
 					t.Fatalf("Resolve error = %v, want %T", err, tt.wantErr)
+				}
+				var ce *ConfigError
+				if errors.As(err, &ce) && ce.Source != tt.wantSource {
+					t.Errorf("error %v names source %q, want %q", err, ce.Source, tt.wantSource)
 				}
 				return
 			}
@@ -341,7 +343,7 @@ func TestResolveDefaultNetworks(t *testing.T) {
 		name    string
 		extra   string
 		args    string
-		files   map[string]string
+		files   [][2]string
 		nads    *fakeNADs
 		want    []summary
 		wantErr any
@@ -360,7 +362,7 @@ func TestResolveDefaultNetworks(t *testing.T) {
 		{
 			name:  "a default network from confDir",
 			extra: `,"clusterNetwork":"cluster-net","defaultNetworks":["disk-net"]`,
-			files: map[string]string{"30-disk.conf": `{"cniVersion":"1.0.0","name":"disk-net","type":"bridge"}`},
+			files: [][2]string{{testDir + "/conf/30-disk.conf", `{"cniVersion":"1.0.0","name":"disk-net","type":"bridge"}`}},
 			nads:  nads(cluster, sel),
 			want: []summary{
 				{Network: "kube-system/cluster-net", IfName: "eth0", Default: true, NAD: "kube-system/cluster-net"},
@@ -415,10 +417,6 @@ func TestResolveDefaultNetworks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			for name, content := range tt.files {
-				writeFile(t, filepath.Join(confDirOf(dir), name), content)
-			}
 			args := tt.args
 			if args == "" {
 				args = defaultArgs
@@ -428,8 +426,8 @@ func TestResolveDefaultNetworks(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			in := Input{Conf: testConf(t, dir, tt.extra), Req: req, NADs: tt.nads, Selections: elems,
-				Pod: &podnet.Pod{Namespace: req.Pod.Namespace, Name: req.Pod.Name, UID: "uid-1"}}
+			in := Input{Conf: testConf(t, testDir, tt.extra), Req: req, NADs: tt.nads, Selections: elems,
+				Pod: &podnet.Pod{Namespace: req.Pod.Namespace, Name: req.Pod.Name, UID: "uid-1"}, Confs: onDisk(t, tt.files...)}
 			planned, err := Resolve(t.Context(), in)
 			if tt.wantErr != nil {
 				if !errors.As(err, tt.wantErr) {
@@ -454,14 +452,16 @@ func TestResolveDefaultNetworks(t *testing.T) {
 
 // TestResolveNADSource proves R-3.4.1 and R-3.4.2 for a selected network:
 // spec.config first, with the NAD's name injected when it has none and its bytes
-// untouched otherwise; an empty spec uses an on-disk conflist, then a conf, of
-// the NAD's name; nothing found, a missing NAD and delegates-only mode fail with
-// *NetworkNotFoundError.
+// untouched otherwise; an empty spec uses the on-disk configuration of the NAD's
+// name in confDir (which file that is, conflists first, is package confdir's
+// test); nothing found, a missing NAD and delegates-only mode fail with
+// *NetworkNotFoundError, an unreadable confDir with *ConfigError.
 func TestResolveNADSource(t *testing.T) {
 	const (
-		exact    = `{"cniVersion":"1.0.0",  "name":"other-name","type":"macvlan", "master":"eth1","big":12345678901234567890}`
-		diskList = `{"cniVersion":"1.0.0","name":"net-a","plugins":[{"type":"macvlan"},{"type":"tuning"}]}`
-		diskConf = `{"cniVersion":"1.0.0","name":"net-a","type":"ipvlan"}`
+		exact     = `{"cniVersion":"1.0.0",  "name":"other-name","type":"macvlan", "master":"eth1","big":12345678901234567890}`
+		diskList  = `{"cniVersion":"1.0.0","name":"net-a","plugins":[{"type":"macvlan"},{"type":"tuning"}]}`
+		diskConf  = `{"cniVersion":"1.0.0","name":"net-a","type":"ipvlan"}`
+		diskOther = `{"cniVersion":"1.0.0","name":"other","type":"bridge"}`
 	)
 	tests := []struct {
 		name  string
@@ -469,7 +469,8 @@ func TestResolveNADSource(t *testing.T) {
 		noNAD bool
 		// delegatesOnly runs without a NAD getter.
 		delegatesOnly bool
-		files         map[string]string
+		files         [][2]string
+		confErr       error
 		wantBytes     string
 		wantFields    map[string]any
 		wantErr       any
@@ -478,7 +479,7 @@ func TestResolveNADSource(t *testing.T) {
 		{
 			name:      "R-3.4.1 spec.config is used first, even with a file of the same name",
 			spec:      `{"cniVersion":"1.0.0","name":"net-a","type":"macvlan"}`,
-			files:     map[string]string{"00-net-a.conflist": diskList},
+			files:     [][2]string{{testDir + "/conf/00-net-a.conflist", diskList}},
 			wantBytes: `{"cniVersion":"1.0.0","name":"net-a","type":"macvlan"}`,
 		},
 		{
@@ -502,43 +503,26 @@ func TestResolveNADSource(t *testing.T) {
 			wantFields: map[string]any{"cniVersion": "1.0.0", "name": "net-a", "type": "macvlan"},
 		},
 		{
-			name: "R-3.4.1 an empty spec prefers the conflist, even when the conf's file name sorts first",
-			files: map[string]string{
-				"00-net-a.conf":     diskConf,
-				"99-net-a.conflist": diskList,
-			},
+			name:      "R-3.4.1 an empty spec uses the configuration of the NAD's name in confDir",
+			files:     [][2]string{{testDir + "/conf/00-other.conf", diskOther}, {testDir + "/conf/10-net-a.conflist", diskList}},
 			wantBytes: diskList,
-		},
-		{
-			name: "R-3.4.1 an empty spec uses a conf when no conflist has the name",
-			files: map[string]string{
-				"10-other.conflist": `{"cniVersion":"1.0.0","name":"other","plugins":[{"type":"bridge"}]}`,
-				"20-net-a.json":     diskConf,
-			},
-			wantBytes: diskConf,
-		},
-		{
-			name: "R-3.4.1 an empty spec skips files that do not parse",
-			files: map[string]string{
-				"00-broken.conflist": `{"name":`,
-				"10-net-a.conf":      diskConf,
-			},
-			wantBytes: diskConf,
 		},
 		{
 			name:      "a spec.config of white space counts as empty",
 			spec:      " \n\t",
-			files:     map[string]string{"10-net-a.conf": diskConf},
+			files:     [][2]string{{testDir + "/conf/10-net-a.conf", diskConf}},
 			wantBytes: diskConf,
 		},
 		{
 			name:    "R-3.4.1 an empty spec and no file of the name fails",
-			files:   map[string]string{"10-other.conf": `{"cniVersion":"1.0.0","name":"other","type":"bridge"}`},
+			files:   [][2]string{{testDir + "/conf/10-other.conf", diskOther}},
 			wantErr: new(*NetworkNotFoundError),
 		},
 		{
-			name:    "R-3.4.1 an empty spec and no confDir fails",
-			wantErr: new(*NetworkNotFoundError),
+			name:       "an empty spec and a confDir that cannot be read fails",
+			confErr:    errors.New("open /node/conf: permission denied"),
+			wantErr:    new(*ConfigError),
+			wantReason: "confDir /node/conf",
 		},
 		{
 			name:    "a missing NAD fails",
@@ -564,10 +548,8 @@ func TestResolveNADSource(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			for name, content := range tt.files {
-				writeFile(t, filepath.Join(confDirOf(dir), name), content)
-			}
+			confs := onDisk(t, tt.files...)
+			confs.err = tt.confErr
 			var getter NADGetter = nads([3]string{"ns1", "net-a", tt.spec})
 			if tt.noNAD {
 				getter = nads()
@@ -576,11 +558,12 @@ func TestResolveNADSource(t *testing.T) {
 				getter = nil
 			}
 			in := Input{
-				Conf:       testConf(t, dir, `,"delegates":[{"cniVersion":"1.0.0","name":"cbr0","type":"bridge"}]`),
+				Conf:       testConf(t, testDir, `,"delegates":[{"cniVersion":"1.0.0","name":"cbr0","type":"bridge"}]`),
 				Req:        addRequest(t, defaultArgs),
 				Pod:        testPod(),
 				NADs:       getter,
 				Selections: parseSel(t, "net-a"),
+				Confs:      confs,
 			}
 			planned, err := Resolve(t.Context(), in)
 			if tt.wantErr != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/containernetworking/cni/pkg/invoke"
 
+	"github.com/polynet-cni/polynet/internal/adapter/confdir"
 	"github.com/polynet-cni/polynet/internal/adapter/delegate"
 	"github.com/polynet-cni/polynet/internal/adapter/hostfiles"
 	"github.com/polynet-cni/polynet/internal/adapter/netnsroute"
@@ -48,6 +49,7 @@ func New(conf *config.PluginConf, req *request.Request, o Options) *engine.Engin
 		Delegates: delegates,
 		Routes:    netnsroute.Editor{},
 		Devices:   podresources.Source{Socket: conf.PodResourcesSocket, Checkpoint: conf.KubeletCheckpoint, Timeout: conf.APITimeout.Duration},
+		Confs:     confdir.Source{},
 		Records:   store.New(conf.CNIDir),
 		Files:     hostfiles.Files{},
 		Log:       o.Log,

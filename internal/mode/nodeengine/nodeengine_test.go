@@ -9,6 +9,7 @@ import (
 	"github.com/containernetworking/cni/pkg/invoke"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/polynet-cni/polynet/internal/adapter/confdir"
 	"github.com/polynet-cni/polynet/internal/adapter/delegate"
 	"github.com/polynet-cni/polynet/internal/adapter/hostfiles"
 	"github.com/polynet-cni/polynet/internal/adapter/netnsroute"
@@ -67,8 +68,8 @@ func TestNew(t *testing.T) {
 	if diff := cmp.Diff(store.New("/var/lib/test-cni"), e.Records); diff != "" {
 		t.Errorf("records (-want +got):\n%s", diff)
 	}
-	if e.Routes != (netnsroute.Editor{}) || e.Files != (hostfiles.Files{}) {
-		t.Errorf("routes %v, files %v: want the host's", e.Routes, e.Files)
+	if e.Routes != (netnsroute.Editor{}) || e.Files != (hostfiles.Files{}) || e.Confs != (confdir.Source{}) {
+		t.Errorf("routes %v, files %v, confs %v: want the host's", e.Routes, e.Files, e.Confs)
 	}
 	if e.Log != log || e.Now != nil {
 		t.Errorf("log %p (want %p), clock set %v (want the real one)", e.Log, log, e.Now != nil)
