@@ -131,20 +131,25 @@ func TestLayerOf(t *testing.T) {
 	}
 }
 
-// TestEngineDoesNoIO checks the engine's own imports (its dependencies may do
-// I/O for others): records, device-info files and the readiness indicator are
-// reached through its ports, so its unit tests need no disk.
+// TestEngineDoesNoIO checks the own imports of the engine and of planning (their
+// dependencies may do I/O for others): records, device-info files, the readiness
+// indicator and configuration folders are reached through ports, so their unit
+// tests need no disk.
 func TestEngineDoesNoIO(t *testing.T) {
+	want := []string{module + "/internal/engine", module + "/internal/engine/attach"}
+	found := 0
 	for _, p := range packages(t) {
-		if p.ImportPath != module+"/internal/engine" {
+		if !slices.Contains(want, p.ImportPath) {
 			continue
 		}
+		found++
 		for _, imp := range p.Imports {
 			if slices.Contains([]string{"os", "io/ioutil", "path/filepath", "os/exec", "syscall"}, imp) {
-				t.Errorf("internal/engine imports %s: file and process I/O belong to the adapters behind its ports", imp)
+				t.Errorf("%s imports %s: file and process I/O belong to the adapters behind its ports", p.ImportPath, imp)
 			}
 		}
-		return
 	}
-	t.Fatal("internal/engine not found by go list")
+	if found != len(want) {
+		t.Fatalf("found %d of %v with go list", found, want)
+	}
 }
