@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+
+	"github.com/polynet-cni/polynet/internal/cnicode"
 )
 
 func TestPodRefAndStatic(t *testing.T) {
@@ -43,5 +45,32 @@ func TestNADRefAndNotFound(t *testing.T) {
 	}
 	if want := "NetworkAttachmentDefinition ns1/blue not found"; nf.Error() != want {
 		t.Errorf("Error() = %q, want %q", nf.Error(), want)
+	}
+}
+
+func TestAPIError(t *testing.T) {
+	cause := errors.New("connection refused")
+	tests := []struct {
+		err      *APIError
+		wantText string
+		wantCode uint
+	}{
+		{&APIError{Op: "GET /api/v1/namespaces/ns1/pods/p", Err: cause, Transient: true},
+			"kubernetes API: GET /api/v1/namespaces/ns1/pods/p: connection refused", cnicode.TryAgainLater},
+		{&APIError{Op: "reading pod ns1/p", Status: 403, Err: errors.New(`pods "p" is forbidden`)},
+			`kubernetes API: reading pod ns1/p: 403 Forbidden: pods "p" is forbidden`, cnicode.KubernetesAPI},
+	}
+	for _, tt := range tests {
+		t.Run(tt.wantText, func(t *testing.T) {
+			if got := tt.err.Error(); got != tt.wantText {
+				t.Errorf("Error() = %q, want %q", got, tt.wantText)
+			}
+			if got := tt.err.CNICode(); got != tt.wantCode {
+				t.Errorf("CNICode() = %d, want %d", got, tt.wantCode)
+			}
+			if !errors.Is(fmt.Errorf("wrapped: %w", tt.err), tt.err.Err) {
+				t.Error("the cause is not reachable with errors.Is")
+			}
+		})
 	}
 }

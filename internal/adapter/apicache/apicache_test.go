@@ -277,15 +277,15 @@ func TestPatchNetworkStatus(t *testing.T) {
 	}
 }
 
-// TestPatchNetworkStatusError: a refused patch (the pod is gone) is an APIError
+// TestPatchNetworkStatusError: a refused patch (the pod is gone) is an podnet.APIError
 // naming the operation.
 func TestPatchNetworkStatusError(t *testing.T) {
 	f := newFakeAPI(t)
 	c := startCache(t, f, "node1")
 	err := c.PatchNetworkStatus(context.Background(), podnet.PodRef{Namespace: "ns", Name: "gone", UID: "u"}, "[]")
-	var apiErr *APIError
+	var apiErr *podnet.APIError
 	if !errors.As(err, &apiErr) || apiErr.Transient || !strings.Contains(err.Error(), "patching pod status") {
-		t.Errorf("error %v, want a non-transient APIError about patching pod status", err)
+		t.Errorf("error %v, want a non-transient podnet.APIError about patching pod status", err)
 	}
 }
 
@@ -322,9 +322,9 @@ func TestReady(t *testing.T) {
 	f.fail = func(r request) (int, bool) { return http.StatusServiceUnavailable, r.Path == "/readyz" }
 	f.mu.Unlock()
 	err := c.Ready(context.Background())
-	var apiErr *APIError
+	var apiErr *podnet.APIError
 	if !errors.As(err, &apiErr) || !apiErr.Transient {
-		t.Errorf("Ready against a 503: %v, want a transient APIError", err)
+		t.Errorf("Ready against a 503: %v, want a transient podnet.APIError", err)
 	}
 }
 

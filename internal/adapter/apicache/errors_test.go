@@ -17,9 +17,10 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/polynet-cni/polynet/internal/cnicode"
+	"github.com/polynet-cni/polynet/internal/podnet"
 )
 
-// TestLiveReadErrors: a failed live read is an *APIError naming the operation,
+// TestLiveReadErrors: a failed live read is an *podnet.APIError naming the operation,
 // transient (CNI code 11) for 429 and 5xx, code 107 for a refusal.
 func TestLiveReadErrors(t *testing.T) {
 	tests := []struct {
@@ -45,9 +46,9 @@ func TestLiveReadErrors(t *testing.T) {
 				func() error { _, err := c.NAD(context.Background(), "ns", "n"); return err },
 			} {
 				err := get()
-				var apiErr *APIError
+				var apiErr *podnet.APIError
 				if !errors.As(err, &apiErr) {
-					t.Fatalf("error %v (%T), want *APIError", err, err)
+					t.Fatalf("error %v (%T), want *podnet.APIError", err, err)
 				}
 				if apiErr.Transient != tt.wantTransient {
 					t.Errorf("%v: transient %v, want %v", err, apiErr.Transient, tt.wantTransient)
@@ -102,9 +103,9 @@ func TestLiveReadTimeoutTransient(t *testing.T) {
 			ctx, cancel := tt.ctx()
 			defer cancel()
 			_, err := c.Pod(ctx, "ns", "p")
-			var apiErr *APIError
+			var apiErr *podnet.APIError
 			if !errors.As(err, &apiErr) {
-				t.Fatalf("error %v (%T), want *APIError", err, err)
+				t.Fatalf("error %v (%T), want *podnet.APIError", err, err)
 			}
 			if !apiErr.Transient || apiErr.CNICode() != cnicode.TryAgainLater {
 				t.Errorf("%v: transient %v, CNI code %d; want transient, code %d", err, apiErr.Transient, apiErr.CNICode(), cnicode.TryAgainLater)
@@ -138,9 +139,9 @@ func TestAPIErrorClassification(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := apiError("reading pod", tt.err)
-			var apiErr *APIError
+			var apiErr *podnet.APIError
 			if !errors.As(err, &apiErr) {
-				t.Fatalf("%T, want *APIError", err)
+				t.Fatalf("%T, want *podnet.APIError", err)
 			}
 			if apiErr.Transient != tt.want {
 				t.Errorf("transient %v, want %v", apiErr.Transient, tt.want)

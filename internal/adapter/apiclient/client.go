@@ -18,7 +18,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/polynet-cni/polynet/internal/cnicode"
+	"github.com/polynet-cni/polynet/internal/podnet"
 )
 
 // Client talks to one API server.
@@ -50,32 +50,6 @@ func New(cfg *Config, timeout, retryBudget time.Duration) (*Client, error) {
 	}, nil
 }
 
-// APIError is a failed API request. Transient failures (unreachable server,
-// timeouts, 429 and 5xx) that outlived the retry budget carry CNI code 11, so the
-// runtime retries; others (401, 403, 422...) carry code 107.
-type APIError struct {
-	Method    string
-	Path      string
-	Status    int
-	Message   string
-	Transient bool
-}
-
-func (e *APIError) Error() string {
-	if e.Status == 0 {
-		return fmt.Sprintf("kubernetes API %s %s: %s", e.Method, e.Path, e.Message)
-	}
-	return fmt.Sprintf("kubernetes API %s %s: %d %s: %s", e.Method, e.Path, e.Status, http.StatusText(e.Status), e.Message)
-}
-
-// CNICode reports TryAgainLater for transient failures, KubernetesAPI otherwise.
-func (e *APIError) CNICode() uint {
-	if e.Transient {
-		return cnicode.TryAgainLater
-	}
-	return cnicode.KubernetesAPI
-}
-
 // do sends one request, retrying transient failures with backoff until the retry
 // budget is spent, and decodes a 2xx JSON answer into out (when not nil).
 func (c *Client) do(ctx context.Context, method, path, contentType string, body []byte, out any) error {
@@ -83,7 +57,7 @@ func (c *Client) do(ctx context.Context, method, path, contentType string, body 
 	backoff := 100 * time.Millisecond
 	for {
 		err := c.once(ctx, method, path, contentType, body, out)
-		var apiErr *APIError
+		var apiErr *podnet.APIError
 		if err == nil || !errors.As(err, &apiErr) || !apiErr.Transient || time.Now().Add(backoff).After(deadline) {
 			return err
 		}
@@ -113,15 +87,15 @@ func (c *Client) once(ctx context.Context, method, path, contentType string, bod
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return &APIError{Method: method, Path: path, Message: err.Error(), Transient: transientNetError(err)}
+		return &podnet.APIError{Op: method + " " + path, Err: err, Transient: transientNetError(err)}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
 	if err != nil {
-		return &APIError{Method: method, Path: path, Status: resp.StatusCode, Message: err.Error(), Transient: true}
+		return &podnet.APIError{Op: method + " " + path, Status: resp.StatusCode, Err: err, Transient: true}
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return &APIError{Method: method, Path: path, Status: resp.StatusCode, Message: statusMessage(data),
+		return &podnet.APIError{Op: method + " " + path, Status: resp.StatusCode, Err: errors.New(statusMessage(data)),
 			Transient: resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500}
 	}
 	if out == nil {

@@ -141,9 +141,9 @@ func TestTransientBudgetSpent(t *testing.T) {
 		answer(w, http.StatusServiceUnavailable, `{"kind":"Status","message":"etcd is sulking"}`)
 	})
 	_, err := plainClient(t, s, time.Second).Pod(context.Background(), "team-a", "web")
-	var apiErr *APIError
+	var apiErr *podnet.APIError
 	if !errors.As(err, &apiErr) {
-		t.Fatalf("error %v (%T), want *APIError", err, err)
+		t.Fatalf("error %v (%T), want *podnet.APIError", err, err)
 	}
 	if !apiErr.Transient || apiErr.CNICode() != cnicode.TryAgainLater || apiErr.Status != http.StatusServiceUnavailable {
 		t.Errorf("error %+v: want transient, status 503, CNI code %d (got %d)", apiErr, cnicode.TryAgainLater, apiErr.CNICode())
@@ -174,9 +174,9 @@ func TestConnectionRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.NAD(context.Background(), "ns", "net1")
-	var apiErr *APIError
+	var apiErr *podnet.APIError
 	if !errors.As(err, &apiErr) {
-		t.Fatalf("error %v (%T), want *APIError", err, err)
+		t.Fatalf("error %v (%T), want *podnet.APIError", err, err)
 	}
 	if !apiErr.Transient || apiErr.CNICode() != cnicode.TryAgainLater || apiErr.Status != 0 {
 		t.Errorf("error %+v: want transient with no status", apiErr)
@@ -217,9 +217,9 @@ func TestNotTransientNotRetried(t *testing.T) {
 				answer(w, status, `{"kind":"Status","message":"pods \"web\" is forbidden: no"}`)
 			})
 			_, err := plainClient(t, s, time.Minute).Pod(context.Background(), "team-a", "web")
-			var apiErr *APIError
+			var apiErr *podnet.APIError
 			if !errors.As(err, &apiErr) {
-				t.Fatalf("error %v (%T), want *APIError", err, err)
+				t.Fatalf("error %v (%T), want *podnet.APIError", err, err)
 			}
 			if apiErr.Transient || apiErr.CNICode() != cnicode.KubernetesAPI || apiErr.Status != status {
 				t.Errorf("error %+v: want not transient, status %d, CNI code %d", apiErr, status, cnicode.KubernetesAPI)
@@ -317,9 +317,9 @@ func TestPatchNetworkStatusFailures(t *testing.T) {
 				answer(w, tt.status, `{"kind":"Status","message":"Precondition failed: UID in precondition: uid-1, UID in object meta: uid-2"}`)
 			})
 			err := plainClient(t, s, time.Second).PatchNetworkStatus(context.Background(), podnet.PodRef{Namespace: "ns", Name: "p", UID: "uid-1"}, "[]")
-			var apiErr *APIError
+			var apiErr *podnet.APIError
 			if !errors.As(err, &apiErr) || apiErr.Status != tt.status || apiErr.Transient {
-				t.Fatalf("error %v, want a non-transient APIError with status %d", err, tt.status)
+				t.Fatalf("error %v, want a non-transient podnet.APIError with status %d", err, tt.status)
 			}
 			if !strings.Contains(err.Error(), "/namespaces/ns/pods/p/status") {
 				t.Errorf("error %q does not name the status path", err)

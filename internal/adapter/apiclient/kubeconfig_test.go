@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/polynet-cni/polynet/internal/podnet"
 )
 
 // writeFile writes content to dir/name and returns its path.
@@ -272,7 +274,7 @@ func TestTLSVerifiedByDefault(t *testing.T) {
 				t.Fatal(err)
 			}
 			err = c.Ready(context.Background())
-			var apiErr *APIError
+			var apiErr *podnet.APIError
 			if !errors.As(err, &apiErr) || apiErr.Transient || !strings.Contains(err.Error(), "certificate") {
 				t.Errorf("Ready: %v, want a non-transient certificate error", err)
 			}

@@ -50,7 +50,7 @@ func (c *Client) NAD(ctx context.Context, namespace, name string) (*podnet.NAD, 
 }
 
 func notFound(err error, kind, namespace, name string) error {
-	var apiErr *APIError
+	var apiErr *podnet.APIError
 	if errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound {
 		return &podnet.NotFoundError{Kind: kind, Namespace: namespace, Name: name}
 	}
@@ -72,7 +72,7 @@ func (c *Client) PatchNetworkStatus(ctx context.Context, ref podnet.PodRef, valu
 	path := fmt.Sprintf("/api/v1/namespaces/%s/pods/%s/status", escape(ref.Namespace), escape(ref.Name))
 	for attempt := 0; ; attempt++ {
 		err = c.do(ctx, http.MethodPatch, path, "application/merge-patch+json", body, nil)
-		var apiErr *APIError
+		var apiErr *podnet.APIError
 		if err == nil || attempt == 4 || !errors.As(err, &apiErr) || apiErr.Status != http.StatusConflict {
 			return err
 		}

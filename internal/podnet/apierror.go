@@ -1,0 +1,39 @@
+package podnet
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/polynet-cni/polynet/internal/cnicode"
+)
+
+// APIError is a failed request to the Kubernetes API server, as both API
+// adapters report it (the thin plugin's plain HTTP client and the daemon's
+// informer cache), so the engine and the operator see one shape. Transient
+// failures (unreachable server, timeouts, 429 and 5xx) carry CNI code 11 and the
+// runtime retries; others (401, 403, 422...) carry code 107.
+type APIError struct {
+	// Op names the request: "GET /api/v1/namespaces/ns1/pods/p", "getting pod ns1/p".
+	Op string
+	// Status is the HTTP status, 0 when no answer came.
+	Status    int
+	Err       error
+	Transient bool
+}
+
+func (e *APIError) Error() string {
+	if e.Status == 0 {
+		return fmt.Sprintf("kubernetes API: %s: %v", e.Op, e.Err)
+	}
+	return fmt.Sprintf("kubernetes API: %s: %d %s: %v", e.Op, e.Status, http.StatusText(e.Status), e.Err)
+}
+
+func (e *APIError) Unwrap() error { return e.Err }
+
+// CNICode reports TryAgainLater for transient failures, KubernetesAPI otherwise.
+func (e *APIError) CNICode() uint {
+	if e.Transient {
+		return cnicode.TryAgainLater
+	}
+	return cnicode.KubernetesAPI
+}
