@@ -2,7 +2,6 @@ package podnet
 
 import (
 	"fmt"
-	"net/http"
 
 	"github.com/polynet-cni/polynet/internal/cnicode"
 )
@@ -11,7 +10,8 @@ import (
 // adapters report it (the thin plugin's plain HTTP client and the daemon's
 // informer cache), so the engine and the operator see one shape. Transient
 // failures (unreachable server, timeouts, 429 and 5xx) carry CNI code 11 and the
-// runtime retries; others (401, 403, 422...) carry code 107.
+// runtime retries; others (401, 403, 422...) carry code 107. It links no net/http:
+// the engine, which imports this package, must not.
 type APIError struct {
 	// Op names the request: "GET /api/v1/namespaces/ns1/pods/p", "getting pod ns1/p".
 	Op string
@@ -25,7 +25,7 @@ func (e *APIError) Error() string {
 	if e.Status == 0 {
 		return fmt.Sprintf("kubernetes API: %s: %v", e.Op, e.Err)
 	}
-	return fmt.Sprintf("kubernetes API: %s: %d %s: %v", e.Op, e.Status, http.StatusText(e.Status), e.Err)
+	return fmt.Sprintf("kubernetes API: %s: HTTP %d: %v", e.Op, e.Status, e.Err)
 }
 
 func (e *APIError) Unwrap() error { return e.Err }

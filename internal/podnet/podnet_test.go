@@ -58,7 +58,7 @@ func TestAPIError(t *testing.T) {
 		{&APIError{Op: "GET /api/v1/namespaces/ns1/pods/p", Err: cause, Transient: true},
 			"kubernetes API: GET /api/v1/namespaces/ns1/pods/p: connection refused", cnicode.TryAgainLater},
 		{&APIError{Op: "reading pod ns1/p", Status: 403, Err: errors.New(`pods "p" is forbidden`)},
-			`kubernetes API: reading pod ns1/p: 403 Forbidden: pods "p" is forbidden`, cnicode.KubernetesAPI},
+			`kubernetes API: reading pod ns1/p: HTTP 403: pods "p" is forbidden`, cnicode.KubernetesAPI},
 	}
 	for _, tt := range tests {
 		t.Run(tt.wantText, func(t *testing.T) {
