@@ -49,7 +49,7 @@ func TestPodsWithNetworks(t *testing.T) {
 			}
 			c.kubectl("exec", "pod-a", "--", "ping", "-c", "2", "-W", "5", "192.168.60.11")
 			c.deletePods(time.Minute, pods...)
-			c.eventually(30*time.Second, "nothing left on the node", func() error {
+			c.eventually(3*time.Minute, "nothing left on the node", func() error {
 				if l := leftovers(); len(l) > 0 {
 					return fmt.Errorf("left: %v", l)
 				}
@@ -86,7 +86,7 @@ func TestDaemonKilledDuringBurst(t *testing.T) {
 		}
 	}
 	c.deletePods(2*time.Minute, pods...)
-	c.eventually(30*time.Second, "nothing left on the node", func() error {
+	c.eventually(3*time.Minute, "nothing left on the node", func() error {
 		if l := leftovers(); len(l) > 0 {
 			return fmt.Errorf("left: %v", l)
 		}

@@ -103,7 +103,7 @@ func TestRollingUpgrade(t *testing.T) {
 		}
 	}
 	t.Logf("%d pods through the loop during the upgrade; %d sandbox attempts answered \"try again later\" and were retried by the kubelet", len(done), retried)
-	c.eventually(30*time.Second, "nothing left on the node", func() error {
+	c.eventually(3*time.Minute, "nothing left on the node", func() error {
 		if l := leftovers(); len(l) > 0 {
 			return fmt.Errorf("left: %v", l)
 		}
