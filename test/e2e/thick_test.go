@@ -21,6 +21,7 @@ import (
 
 	"github.com/polynet-cni/polynet/internal/cnicode"
 	"github.com/polynet-cni/polynet/internal/mode/socketapi"
+	"github.com/polynet-cni/polynet/test/recording"
 	"github.com/polynet-cni/polynet/test/testbed"
 )
 
@@ -86,9 +87,8 @@ func TestThickDaemonKilledMidAdd(t *testing.T) {
 	_, sb, netns := e.pod("pod-1", map[string]string{"k8s.v1.cni.cncf.io/networks": "slow"})
 	done := make(chan error, 1)
 	go func() { _, err := e.rt.Add(e.ctx, conf, sb); done <- err }()
-	deadline := time.Now().Add(20 * time.Second)
-	for len(e.recordsFor("ADD")) == 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
+	if _, err := recording.Await(e.recordDir, "ADD", 20*time.Second); err != nil {
+		t.Fatalf("the delegate's ADD never began: %v\n%s", err, e.log())
 	}
 	e.daemon.Process.Kill()
 	if ce := cniError(t, <-done); ce.Code != cnicode.TryAgainLater {
@@ -295,9 +295,8 @@ func TestThickGracefulShutdown(t *testing.T) {
 	_, sb, _ := e.pod("pod-1", map[string]string{"k8s.v1.cni.cncf.io/networks": "slow"})
 	done := make(chan error, 1)
 	go func() { _, err := e.rt.Add(e.ctx, conf, sb); done <- err }()
-	deadline := time.Now().Add(20 * time.Second)
-	for len(e.recordsFor("ADD")) == 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
+	if _, err := recording.Await(e.recordDir, "ADD", 20*time.Second); err != nil {
+		t.Fatalf("the delegate's ADD never began: %v\n%s", err, e.log())
 	}
 	if err := syscall.Kill(e.daemon.Process.PID(), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -305,12 +304,15 @@ func TestThickGracefulShutdown(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("the ADD in flight at SIGTERM failed: %v\n%s", err, e.log())
 	}
-	for start := time.Now(); time.Since(start) < 30*time.Second; time.Sleep(50 * time.Millisecond) {
+	for start := time.Now(); ; time.Sleep(50 * time.Millisecond) {
 		if exited, err := e.daemon.Process.Exited(); exited {
 			if err != nil {
 				t.Errorf("the daemon exited with %v", err)
 			}
 			break
+		}
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("the daemon did not exit within 30s of SIGTERM:\n%s", e.log())
 		}
 	}
 	if err := e.daemon.Start(); err != nil {

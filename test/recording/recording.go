@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Record is one invocation of the recorder plugin.
@@ -86,4 +87,34 @@ func Read(dir string) ([]Record, error) {
 	}
 	slices.SortFunc(out, func(a, b Record) int { return cmp.Compare(a.Seq, b.Seq) })
 	return out, nil
+}
+
+// Await polls dir until it holds a record of command, and returns the records
+// of command then. When none comes within timeout it returns an error naming
+// the command, the folder and the commands recorded so far, so that a test
+// waiting for a delegate to be reached fails instead of going on as if it had
+// been.
+func Await(dir, command string, timeout time.Duration) ([]Record, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		recs, err := Read(dir)
+		if err != nil {
+			return nil, err
+		}
+		var match []Record
+		seen := make([]string, 0, len(recs))
+		for _, r := range recs {
+			seen = append(seen, r.Command)
+			if r.Command == command {
+				match = append(match, r)
+			}
+		}
+		if len(match) > 0 {
+			return match, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("no %s record in %s after %s (recorded: %v)", command, dir, timeout, seen)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -12,9 +12,35 @@ import (
 	"github.com/polynet-cni/polynet/internal/podnet"
 )
 
+// CacheFormatLibcni is the libcni version whose result cache RewriteDefaultRoutes
+// was verified against: the file name (libcni/api.go getCacheFilePath), the
+// entry (cachedInfo: kind "cniCacheV1", the result under "result") and how
+// CHECK and DEL read it back (getCachedResult).
+//
+// Why we write libcni's private cache at all: libcni v1.3.1 gives CHECK and DEL
+// of a list their prevResult only from this cache. CheckNetworkList and
+// DelNetworkList take no prevResult; they call the unexported getCachedResult,
+// and the cache is written only by AddNetworkList and AddNetwork (the
+// unexported cacheAdd): there is no API to hand libcni an edited result. The
+// one way around it, running each plugin ourselves with invoke and InjectConf,
+// would copy libcni's orchestration (the unexported buildOneConfig and
+// injectRuntimeConfig, the version gates, disableCheck, the cache's removal on
+// DEL) and still leave libcni's cache file, which GC lists through
+// GetCachedAttachments, disagreeing with the pod. So the edit stays, and its
+// format is pinned instead: TestLibcniCacheFormatPin fails when the module graph
+// selects another libcni than this version, and
+// TestRewriteDefaultRoutesThroughLibcni proves the round trip through libcni's
+// public functions (AddNetworkList writes the entry; after the edit,
+// GetNetworkListCachedResult, CheckNetworkList and DelNetworkList read the new
+// routes). In test/e2e, TestResultCacheAfterDefaultRoute checks the libcni
+// linked into the built binaries against this constant too, and proves with the
+// real bridge plugin in a real netns that CHECK and DEL hand each delegate the
+// routes the pod has. Bump this constant only after re-reading libcni's cache
+// code.
+const CacheFormatLibcni = "v1.3.1"
+
 // cacheFile is where libcni caches an attachment's result: <cache>/results/
-// <network>-<container>-<ifname>. libcni has no API to change a cached result, so
-// RewriteDefaultRoutes edits this file in place of one.
+// <network>-<container>-<ifname> (see CacheFormatLibcni for why we edit it).
 func (r *Runner) cacheFile(sb podnet.Sandbox, a podnet.Attachment) (string, error) {
 	list, err := List(a.Config)
 	if err != nil {

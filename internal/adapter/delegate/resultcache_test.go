@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/polynet-cni/polynet/internal/podnet"
@@ -294,42 +293,6 @@ func TestRewriteDefaultRoutesLegacyKeepsSectionKeys(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("ip4 (-want +got):\n%s", diff)
-	}
-}
-
-// TestRewriteDefaultRoutesLibcniReadsBack proves that libcni still reads the
-// edited entry as the attachment's cached result, so CHECK and DEL get the
-// routes the pod really has as prevResult.
-func TestRewriteDefaultRoutesLibcniReadsBack(t *testing.T) {
-	cacheDir := t.TempDir()
-	a := cacheAttachment("1.0.0")
-	writeCache(t, cacheDir, a, `{"cniVersion":"1.0.0","routes":[`+v4Default+`,`+otherRoute+`,`+v6Default+`]}`)
-	r := &Runner{CacheDir: cacheDir}
-	if err := r.RewriteDefaultRoutes(cacheSandbox, a, []int{4}, []net.IP{gw4}); err != nil {
-		t.Fatalf("RewriteDefaultRoutes: %v", err)
-	}
-	list, rt, err := r.prepare("check", cacheSandbox, a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := r.cni().GetNetworkListCachedResult(list, rt)
-	if err != nil {
-		t.Fatalf("GetNetworkListCachedResult: %v", err)
-	}
-	if res == nil {
-		t.Fatal("libcni finds no cached result after the edit")
-	}
-	cur, err := current.NewResultFromResult(res)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, rt := range cur.Routes {
-		got = append(got, rt.Dst.String()+" via "+rt.GW.String())
-	}
-	want := []string{"10.10.0.0/16 via 10.0.0.1", "::/0 via fd00::1", "0.0.0.0/0 via 10.1.1.1"}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("routes libcni reads back (-want +got):\n%s", diff)
 	}
 }
 
