@@ -50,11 +50,7 @@ func run() error {
 	if *probe != "" {
 		return daemon.Probe(context.Background(), conf, *probe)
 	}
-	maxAge, maxSize, maxBackups, compress := config.LogOptions{}.Resolved()
-	log, closer, err := logging.New(logging.Options{
-		Level: conf.LogLevel, ToStderr: conf.LogToStderr || conf.LogFile == "", File: conf.LogFile,
-		MaxAgeDays: maxAge, MaxSizeMB: maxSize, MaxBackups: maxBackups, Compress: compress,
-	})
+	log, closer, err := logging.New(logOptions(conf))
 	if err != nil {
 		return fmt.Errorf("daemon log: %w", err)
 	}
@@ -62,4 +58,16 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	return daemon.Run(ctx, conf, daemon.Options{NodeName: os.Getenv("MULTUS_NODE_NAME"), Log: log})
+}
+
+// logOptions is the daemon's logging as its configuration says, with
+// upstream's rotation defaults for absent logOptions keys. The daemon logs to
+// stderr when it has no log file, since a daemon that logs nowhere cannot be
+// debugged.
+func logOptions(conf *config.DaemonConf) logging.Options {
+	maxAge, maxSize, maxBackups, compress := conf.LogOptions.Resolved()
+	return logging.Options{
+		Level: conf.LogLevel, ToStderr: conf.LogToStderr || conf.LogFile == "", File: conf.LogFile,
+		MaxAgeDays: maxAge, MaxSizeMB: maxSize, MaxBackups: maxBackups, Compress: compress,
+	}
 }

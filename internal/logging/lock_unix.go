@@ -3,22 +3,32 @@
 package logging
 
 import (
+	"errors"
 	"os"
 	"syscall"
 )
 
-// lockDir takes an exclusive flock on the folder dir and returns its release.
-// Every process rotating a log file in dir takes it, so that one rotation is
-// complete before another process checks whether the file is due. The kernel
-// releases it if the process dies.
-func lockDir(dir string) (func(), error) {
-	f, err := os.Open(dir)
-	if err != nil {
+// flock takes the flock of f, shared or exclusive, waiting for it, and returns
+// its release. A flock belongs to an open file, not to a process: two opens of
+// one folder in the same process exclude each other as two processes do. The
+// kernel releases it if the process dies.
+func flock(f *os.File, exclusive bool) (func(), error) {
+	how := syscall.LOCK_SH
+	if exclusive {
+		how = syscall.LOCK_EX
+	}
+	if err := syscall.Flock(int(f.Fd()), how); err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, err
+	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN) }, nil
+}
+
+// tryLock takes the exclusive flock of f if no one holds it, and reports
+// whether it did. Closing f releases it.
+func tryLock(f *os.File) (bool, error) {
+	err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return false, nil
 	}
-	return func() { f.Close() }, nil
+	return err == nil, err
 }

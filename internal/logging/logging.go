@@ -1,10 +1,16 @@
-// Package logging builds the log/slog logger of one plugin invocation or daemon
-// request, from the logging keys of the plugin configuration: upstream's level
+// Package logging builds the log/slog logger of a thin plugin invocation or of
+// the daemon, from the logging keys of their configurations: upstream's level
 // names, stderr and an optional log file rotated by size.
 //
-// The multus binary lives for one CNI command, so the log file cannot be rotated
-// by a background goroutine the way long-running programs do it: New rotates the
-// file when it opens it, under a lock shared by every process using the folder.
+// One log file may be written by many processes at once: every thin invocation
+// running on the node appends to it, each living for one CNI command. A rotating
+// writer that assumes it is the file's only writer (lumberjack, upstream's)
+// counts the size in memory, renames the file under the others' feet and
+// compresses backups they are still appending to. So the writer here checks the
+// file at its path before every write, under a flock of its folder that every
+// process takes, and rotates it when it is full, be it in a daemon that runs for
+// days or in an invocation that opens a full file. Backups are compressed by a
+// goroutine that no CNI command and no daemon request waits for.
 package logging
 
 import (
@@ -13,6 +19,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -30,12 +37,13 @@ type Options struct {
 	File string
 	// MaxAgeDays is how many days rotated files are kept; 0 means no limit.
 	MaxAgeDays int
-	// MaxSizeMB is the size in MiB from which the file is rotated when opened;
-	// 0 means it is never rotated.
+	// MaxSizeMB is the size in MiB from which the file is rotated, checked
+	// before every write, so a file exceeds it by less than one record; 0 means
+	// it is never rotated.
 	MaxSizeMB int
 	// MaxBackups is how many rotated files are kept; 0 means no limit.
 	MaxBackups int
-	// Compress gzips rotated files.
+	// Compress gzips rotated files, in the background.
 	Compress bool
 	// Stderr is where stderr output goes; nil means os.Stderr. Tests inject a
 	// buffer.
@@ -43,6 +51,10 @@ type Options struct {
 	// Now is the clock of record times, backup names and backup ages; nil means
 	// time.Now. Tests inject a fixed clock.
 	Now func() time.Time
+
+	// compressor copies a backup into its gzip stream; nil means io.Copy.
+	// Tests inject one that blocks.
+	compressor func(io.Writer, io.Reader) error
 }
 
 // ParseLevel maps an upstream level name, in any case, to the least severe slog
@@ -63,10 +75,11 @@ func ParseLevel(name string) (slog.Level, error) {
 }
 
 // New returns a logger writing text lines (slog.TextHandler) to stderr and/or the
-// log file, and a Closer for the file. The file is rotated first when it has
-// reached MaxSizeMB. With neither sink the logger discards everything without
-// formatting it. Failing to rotate or to prune backups does not stop logging:
-// it is logged as a warning on the new logger instead.
+// log file, and a Closer for the file. The file is rotated by the first write
+// that finds it at MaxSizeMB, for as long as the logger is used. With neither
+// sink the logger discards everything without formatting it. Failing to rotate,
+// prune or compress does not stop logging: it is logged as a warning on the new
+// logger instead. Close does not wait for a compression in progress.
 func New(o Options) (*slog.Logger, io.Closer, error) {
 	level, err := ParseLevel(o.Level)
 	if err != nil {
@@ -78,34 +91,33 @@ func New(o Options) (*slog.Logger, io.Closer, error) {
 	}
 	var sinks tee
 	if o.ToStderr {
-		w := o.Stderr
-		if w == nil {
-			w = os.Stderr
+		var w io.Writer = os.Stderr
+		if o.Stderr != nil {
+			// Warnings from the log file's background work come from another
+			// goroutine, through a handler of their own.
+			w = &lockedWriter{w: o.Stderr}
 		}
 		sinks = append(sinks, w)
 	}
 	var closer io.Closer = nopCloser{}
-	var problems []error
+	var f *file
 	if o.File != "" {
-		f, probs, err := openFile(o.File, newRotation(o), now())
-		if err != nil {
+		if f, err = openFile(o.File, newRotation(o), now); err != nil {
 			return nil, nil, err
 		}
-		sinks, closer, problems = append(sinks, f), f, probs
+		sinks, closer = append(sinks, f), f
 	}
 	if len(sinks) == 0 {
 		return slog.New(slog.DiscardHandler), closer, nil
 	}
-	var w io.Writer = sinks
-	if len(sinks) == 1 {
-		w = sinks[0]
-	}
-	logger := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{
-		Level:       level,
-		ReplaceAttr: replaceAttr(now),
-	}))
-	for _, p := range problems {
-		logger.Warn("log file rotation", "file", o.File, "error", p)
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: replaceAttr(now)}
+	logger := slog.New(slog.NewTextHandler(writerOf(sinks), opts))
+	if f != nil {
+		// Problems of the log file are records of a handler of their own, which
+		// the file never rotates for (see file.appender). f is the last sink.
+		warnSinks := append(sinks[:len(sinks)-1:len(sinks)-1], f.appender())
+		warnings := slog.New(slog.NewTextHandler(writerOf(warnSinks), opts))
+		f.start(func(err error) { warnings.Warn("log file rotation", "file", o.File, "error", err) })
 	}
 	return logger, closer, nil
 }
@@ -146,6 +158,27 @@ func (t tee) Write(p []byte) (int, error) {
 		return 0, first
 	}
 	return len(p), nil
+}
+
+// writerOf returns the only writer of t, or t.
+func writerOf(t tee) io.Writer {
+	if len(t) == 1 {
+		return t[0]
+	}
+	return t
+}
+
+// lockedWriter serializes the writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+// Write writes p to w.
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // nopCloser is the Closer returned when there is no file to close.

@@ -2,9 +2,7 @@ package logging
 
 import (
 	"cmp"
-	"compress/gzip"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -24,78 +22,46 @@ type rotation struct {
 	maxBackups int   // 0 means no limit
 	maxAge     time.Duration
 	compress   bool
+	compressor func(io.Writer, io.Reader) error
 }
 
 // newRotation converts the limits of o to the units rotation works in.
 func newRotation(o Options) rotation {
-	return rotation{
+	r := rotation{
 		maxSize:    int64(max(o.MaxSizeMB, 0)) << 20,
 		maxBackups: max(o.MaxBackups, 0),
 		maxAge:     time.Duration(max(o.MaxAgeDays, 0)) * 24 * time.Hour,
 		compress:   o.Compress,
+		compressor: o.compressor,
 	}
+	if r.compressor == nil {
+		r.compressor = copyAll
+	}
+	return r
 }
 
-// openFile rotates the log file at path if it is due, then opens it for
-// appending, creating it and its folder if missing. Problems with rotation are
-// returned apart from the error, because they must not stop logging.
-func openFile(path string, r rotation, now time.Time) (*os.File, []error, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, nil, fmt.Errorf("logging: create log folder: %w", err)
-	}
-	var problems []error
-	if r.due(path) {
-		problems = r.rotate(path, now)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, problems, fmt.Errorf("logging: open log file: %w", err)
-	}
-	return f, problems, nil
+// expired reports whether the backup b, the i-th newest, is past maxBackups or
+// maxAge at time now.
+func (r rotation) expired(i int, b backup, now time.Time) bool {
+	return r.maxBackups > 0 && i >= r.maxBackups || r.maxAge > 0 && now.Sub(b.at) > r.maxAge
 }
 
-// due reports whether the file at path has reached the rotation size.
-func (r rotation) due(path string) bool {
-	if r.maxSize <= 0 {
+// pending reports whether the log file at path has backups for the mill to
+// work on at time now: one past the limits, or one to compress.
+func (r rotation) pending(path string, now time.Time) bool {
+	if !r.compress && r.maxBackups == 0 && r.maxAge == 0 {
 		return false
 	}
-	info, err := os.Stat(path)
-	return err == nil && info.Mode().IsRegular() && info.Size() >= r.maxSize
-}
-
-// rotate renames the file at path to a backup named after now, compresses it
-// if asked to, and prunes old backups. Several processes may open the same
-// file at once, so it holds a lock on the folder and checks again that the file
-// is due: the process that lost the race finds the fresh file another process
-// has just created, and must leave it alone.
-func (r rotation) rotate(path string, now time.Time) []error {
-	unlock, err := lockDir(filepath.Dir(path))
+	backups, err := listBackups(path)
 	if err != nil {
-		return []error{fmt.Errorf("lock log folder: %w", err)}
+		return true // for the mill to report
 	}
-	defer unlock()
-	if !r.due(path) {
-		return nil
-	}
-	backup := backupName(path, now)
-	for _, name := range []string{backup, backup + ".gz"} {
-		if _, err := os.Lstat(name); !errors.Is(err, fs.ErrNotExist) {
-			return []error{fmt.Errorf("backup %s exists, not overwriting it", name)}
+	for i, b := range backups {
+		if r.expired(i, b, now) || r.compress && !strings.HasSuffix(b.path, ".gz") {
+			return true
 		}
 	}
-	if err := os.Rename(path, backup); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		return []error{err}
-	}
-	var problems []error
-	if r.compress {
-		if err := compressFile(backup); err != nil {
-			problems = append(problems, fmt.Errorf("compress %s: %w", backup, err))
-		}
-	}
-	return append(problems, r.prune(path, now)...)
+	return false
 }
 
 // backupName returns the name a log file is rotated to at time now: its name
@@ -106,44 +72,6 @@ func backupName(path string, now time.Time) string {
 	return strings.TrimSuffix(path, ext) + "-" + now.UTC().Format(backupTimeLayout) + ext
 }
 
-// compressFile replaces the file src by its gzip-compressed copy src.gz. The copy
-// is written under a temporary name first, so that an interrupted compression
-// never leaves a truncated src.gz behind the removal of src.
-func compressFile(src string) (err error) {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	dst := src + ".gz"
-	tmp := dst + ".tmp"
-	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			out.Close()
-			os.Remove(tmp)
-		}
-	}()
-	zw := gzip.NewWriter(out)
-	zw.Name = filepath.Base(src)
-	if _, err := io.Copy(zw, in); err != nil {
-		return err
-	}
-	if err := zw.Close(); err != nil {
-		return err
-	}
-	if err := out.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, dst); err != nil {
-		return err
-	}
-	return os.Remove(src)
-}
-
 // backup is a rotated log file found in the log folder.
 type backup struct {
 	path string
@@ -151,7 +79,8 @@ type backup struct {
 }
 
 // prune removes the backups of the log file at path beyond maxBackups, oldest
-// first, and those older than maxAge.
+// first, and those older than maxAge, with what an interrupted compression of
+// them left. The caller holds the folder's lock exclusively.
 func (r rotation) prune(path string, now time.Time) []error {
 	if r.maxBackups == 0 && r.maxAge == 0 {
 		return nil
@@ -162,13 +91,13 @@ func (r rotation) prune(path string, now time.Time) []error {
 	}
 	var problems []error
 	for i, b := range backups {
-		tooMany := r.maxBackups > 0 && i >= r.maxBackups
-		tooOld := r.maxAge > 0 && now.Sub(b.at) > r.maxAge
-		if !tooMany && !tooOld {
+		if !r.expired(i, b, now) {
 			continue
 		}
-		if err := os.Remove(b.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			problems = append(problems, err)
+		for _, name := range []string{b.path, b.path + ".gz.tmp"} {
+			if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				problems = append(problems, err)
+			}
 		}
 	}
 	return problems

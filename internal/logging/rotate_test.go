@@ -49,6 +49,7 @@ func openAndLog(t *testing.T, o Options, now time.Time, msg string) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
+	waitMill(t, c)
 }
 
 func TestRotationThreshold(t *testing.T) {
@@ -221,11 +222,12 @@ func TestRotationExistingBackup(t *testing.T) {
 	}
 	l.Info("new")
 	c.Close()
+	waitMill(t, c)
 	if got := readFile(t, backup); got != "precious\n" {
 		t.Errorf("backup overwritten: %q", got)
 	}
-	want := fmt.Sprintf("time=2024-05-01T10:00:00.000Z level=WARN msg=\"log file rotation\" file=%s error=\"backup %s exists, not overwriting it\"\n"+
-		"time=2024-05-01T10:00:00.000Z level=INFO msg=new\n", path, backup)
+	want := fmt.Sprintf("time=2024-05-01T10:00:00.000Z level=INFO msg=new\n"+
+		"time=2024-05-01T10:00:00.000Z level=WARN msg=\"log file rotation\" file=%s error=\"backup %s exists, not overwriting it\"\n", path, backup)
 	if diff := cmp.Diff(want, stderr.String()); diff != "" {
 		t.Errorf("stderr (-want +got):\n%s", diff)
 	}
@@ -254,6 +256,7 @@ func TestRotationConcurrent(t *testing.T) {
 			}
 			l.Error(fmt.Sprint("writer", i))
 			c.Close()
+			waitMill(t, c)
 		})
 	}
 	wg.Wait()
