@@ -37,3 +37,24 @@ func (e *APIError) CNICode() uint {
 	}
 	return cnicode.KubernetesAPI
 }
+
+// PodRecreatedError says the API server refused to write a pod's status because
+// the pod of that name is not the one with the UID given: it was deleted and
+// recreated under the same name (a StatefulSet pod) while the sandbox was being
+// set up. The sandbox belongs to a pod that no longer exists.
+type PodRecreatedError struct {
+	// Pod is the pod the patch was for, with its UID.
+	Pod PodRef
+	// Err is the API server's refusal.
+	Err *APIError
+}
+
+func (e *PodRecreatedError) Error() string {
+	return fmt.Sprintf("pod %s: the pod of that name is no longer UID %s (it was deleted and recreated), so its network-status is not written: %v",
+		e.Pod, e.Pod.UID, e.Err)
+}
+
+func (e *PodRecreatedError) Unwrap() error { return e.Err }
+
+// CNICode reports PodUIDMismatch.
+func (e *PodRecreatedError) CNICode() uint { return cnicode.PodUIDMismatch }

@@ -130,19 +130,34 @@ func trimNAD(obj any) (any, error) {
 	return obj, nil
 }
 
-// Pod reads a pod from the cache, else once from the API server.
-func (c *Cache) Pod(ctx context.Context, namespace, name string) (*podnet.Pod, error) {
-	pod, err := c.pods.Pods(namespace).Get(name)
-	if apierrors.IsNotFound(err) {
-		pod, err = c.client.CoreV1().Pods(namespace).Get(ctx, name, metav1.GetOptions{})
+// Pod reads a pod from the cache, else once from the API server: when the cache
+// lacks it, and when the cached pod is not the one wanted. A pod deleted and
+// recreated under the same name (a StatefulSet's) has a new UID, and the
+// runtime's ADD for it can come before the watch delivers the change: the
+// cached pod's UID is then not ref.UID, and only a live read can tell a stale
+// cache from a sandbox of a pod that is really gone. A static pod's API object
+// is a mirror whose UID never matches the sandbox's, so its cached copy is kept.
+func (c *Cache) Pod(ctx context.Context, ref podnet.PodRef) (*podnet.Pod, error) {
+	pod, err := c.pods.Pods(ref.Namespace).Get(ref.Name)
+	if apierrors.IsNotFound(err) || (err == nil && stale(pod, ref)) {
+		pod, err = c.client.CoreV1().Pods(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
 	}
 	if apierrors.IsNotFound(err) {
-		return nil, &podnet.NotFoundError{Kind: "pod", Namespace: namespace, Name: name}
+		return nil, &podnet.NotFoundError{Kind: "pod", Namespace: ref.Namespace, Name: ref.Name}
 	}
 	if err != nil {
 		return nil, apiError("reading pod", err)
 	}
-	return &podnet.Pod{Namespace: pod.Namespace, Name: pod.Name, UID: string(pod.UID), Annotations: pod.Annotations}, nil
+	return toPod(pod), nil
+}
+
+// stale reports whether the cached pod is another pod than the one ref wants.
+func stale(cached *corev1.Pod, ref podnet.PodRef) bool {
+	return ref.UID != "" && string(cached.UID) != ref.UID && !toPod(cached).Static()
+}
+
+func toPod(pod *corev1.Pod) *podnet.Pod {
+	return &podnet.Pod{Namespace: pod.Namespace, Name: pod.Name, UID: string(pod.UID), Annotations: pod.Annotations}
 }
 
 // NAD reads a NetworkAttachmentDefinition from the cache, else once from the API.
@@ -168,10 +183,14 @@ func (c *Cache) PatchNetworkStatus(ctx context.Context, ref podnet.PodRef, value
 		return err
 	}
 	_, err = c.client.CoreV1().Pods(ref.Namespace).Patch(ctx, ref.Name, ktypes.MergePatchType, patch, metav1.PatchOptions{}, "status")
-	if err != nil {
-		return apiError("patching pod status", err)
+	if err == nil {
+		return nil
 	}
-	return nil
+	aerr := apiError("patching pod status", err).(*podnet.APIError)
+	if uidRefused(err) {
+		return &podnet.PodRecreatedError{Pod: ref, Err: aerr}
+	}
+	return aerr
 }
 
 // Event records an event; the broadcaster sends it in the background.

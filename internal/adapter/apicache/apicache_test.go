@@ -110,7 +110,7 @@ func TestServedFromCache(t *testing.T) {
 	c := startCache(t, f, "node1")
 	before := len(f.objectReads())
 
-	pod, err := c.Pod(context.Background(), "team-a", "web")
+	pod, err := c.Pod(context.Background(), podnet.PodRef{Namespace: "team-a", Name: "web"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,14 +149,18 @@ func TestLiveReadFallback(t *testing.T) {
 	}{
 		{
 			name: "pod created after the list",
-			get:  func() (any, error) { return c.Pod(context.Background(), "team-a", "late") },
+			get: func() (any, error) {
+				return c.Pod(context.Background(), podnet.PodRef{Namespace: "team-a", Name: "late"})
+			},
 			want: &podnet.Pod{Namespace: "team-a", Name: "late", UID: "uid-3",
 				Annotations: map[string]string{"k8s.v1.cni.cncf.io/networks": "net1"}},
 			wantPath: "/api/v1/namespaces/team-a/pods/late",
 		},
 		{
 			name: "pod of another node",
-			get:  func() (any, error) { return c.Pod(context.Background(), "team-a", "elsewhere") },
+			get: func() (any, error) {
+				return c.Pod(context.Background(), podnet.PodRef{Namespace: "team-a", Name: "elsewhere"})
+			},
 			want: &podnet.Pod{Namespace: "team-a", Name: "elsewhere", UID: "uid-2",
 				Annotations: map[string]string{"k8s.v1.cni.cncf.io/networks": "net1"}},
 			wantPath: "/api/v1/namespaces/team-a/pods/elsewhere",
@@ -187,12 +191,63 @@ func TestLiveReadFallback(t *testing.T) {
 	}
 }
 
+// TestStaleCachedPod: a cached pod whose UID is not the one asked for may be a
+// pod the watch has not yet seen deleted and recreated under its name: it costs
+// one live read, whose answer is returned (the engine judges a UID that still
+// differs). A matching UID, no UID asked for, or a static pod's mirror (whose
+// UID never matches the sandbox's) are served from the cache.
+func TestStaleCachedPod(t *testing.T) {
+	mirror := fullPod("kube-system", "etcd-node1", "mirror", "node1")
+	mirror.Annotations = map[string]string{podnet.ConfigSourceAnnotation: "file"}
+	f := newFakeAPI(t)
+	f.pods = []corev1.Pod{fullPod("team-a", "web-0", "1", "node1"), fullPod("team-a", "gone-0", "g", "node1"), mirror}
+	c := startCache(t, f, "node1")
+	// The API server moves on; the fake's watch tells the cache nothing of it.
+	f.mu.Lock()
+	f.pods = []corev1.Pod{mirror}
+	f.latePods = []corev1.Pod{fullPod("team-a", "web-0", "2", "node1")}
+	f.mu.Unlock()
+
+	tests := []struct {
+		name      string
+		ref       podnet.PodRef
+		wantUID   string
+		wantErr   bool
+		wantReads int
+	}{
+		{"same UID", podnet.PodRef{Namespace: "team-a", Name: "web-0", UID: "uid-1"}, "uid-1", false, 0},
+		{"no UID asked for", podnet.PodRef{Namespace: "team-a", Name: "web-0"}, "uid-1", false, 0},
+		{"recreated", podnet.PodRef{Namespace: "team-a", Name: "web-0", UID: "uid-2"}, "uid-2", false, 1},
+		{"another UID in the API too", podnet.PodRef{Namespace: "team-a", Name: "web-0", UID: "uid-9"}, "uid-2", false, 1},
+		{"deleted", podnet.PodRef{Namespace: "team-a", Name: "gone-0", UID: "uid-new"}, "", true, 1},
+		{"static pod's mirror", podnet.PodRef{Namespace: "kube-system", Name: "etcd-node1", UID: "file-hash"}, "uid-mirror", false, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(f.objectReads())
+			pod, err := c.Pod(context.Background(), tt.ref)
+			var nf *podnet.NotFoundError
+			switch {
+			case tt.wantErr && !errors.As(err, &nf):
+				t.Errorf("Pod: %v, want a NotFoundError", err)
+			case !tt.wantErr && err != nil:
+				t.Fatalf("Pod: %v", err)
+			case !tt.wantErr && pod.UID != tt.wantUID:
+				t.Errorf("UID %s, want %s", pod.UID, tt.wantUID)
+			}
+			if reads := f.objectReads()[before:]; len(reads) != tt.wantReads {
+				t.Errorf("live reads %+v, want %d", reads, tt.wantReads)
+			}
+		})
+	}
+}
+
 // TestNotFound: an object neither in the cache nor in the API server is a
 // *podnet.NotFoundError naming it.
 func TestNotFound(t *testing.T) {
 	f := newFakeAPI(t)
 	c := startCache(t, f, "node1")
-	_, err := c.Pod(context.Background(), "ns", "gone")
+	_, err := c.Pod(context.Background(), podnet.PodRef{Namespace: "ns", Name: "gone"})
 	var nf *podnet.NotFoundError
 	if !errors.As(err, &nf) || *nf != (podnet.NotFoundError{Kind: "pod", Namespace: "ns", Name: "gone"}) {
 		t.Errorf("Pod: %v, want NotFoundError for pod ns/gone", err)

@@ -7,6 +7,25 @@ import (
 	"github.com/polynet-cni/polynet/internal/podnet"
 )
 
+// uidRefused reports whether the API server refused a patch because the UID
+// it carries is not the pod's: the pod was deleted and recreated under the
+// same name. A merge patch gets 422 with a cause on metadata.uid.
+func uidRefused(err error) bool {
+	if !apierrors.IsInvalid(err) {
+		return false
+	}
+	st, ok := err.(apierrors.APIStatus)
+	if !ok || st.Status().Details == nil {
+		return false
+	}
+	for _, c := range st.Status().Details.Causes {
+		if c.Field == "metadata.uid" {
+			return true
+		}
+	}
+	return false
+}
+
 func apiError(op string, err error) error {
 	transient := apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) || apierrors.IsTooManyRequests(err) ||
 		apierrors.IsServiceUnavailable(err) || apierrors.IsInternalError(err) || utilnet.IsConnectionRefused(err) ||

@@ -15,6 +15,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/polynet-cni/polynet/internal/cnicode"
 	"github.com/polynet-cni/polynet/internal/podnet"
@@ -42,7 +43,10 @@ func TestLiveReadErrors(t *testing.T) {
 			f.mu.Unlock()
 			t.Cleanup(func() { f.mu.Lock(); f.fail = nil; f.mu.Unlock() })
 			for _, get := range []func() error{
-				func() error { _, err := c.Pod(context.Background(), "ns", "p"); return err },
+				func() error {
+					_, err := c.Pod(context.Background(), podnet.PodRef{Namespace: "ns", Name: "p"})
+					return err
+				},
 				func() error { _, err := c.NAD(context.Background(), "ns", "n"); return err },
 			} {
 				err := get()
@@ -102,7 +106,7 @@ func TestLiveReadTimeoutTransient(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, cancel := tt.ctx()
 			defer cancel()
-			_, err := c.Pod(ctx, "ns", "p")
+			_, err := c.Pod(ctx, podnet.PodRef{Namespace: "ns", Name: "p"})
 			var apiErr *podnet.APIError
 			if !errors.As(err, &apiErr) {
 				t.Fatalf("error %v (%T), want *podnet.APIError", err, err)
@@ -151,6 +155,30 @@ func TestAPIErrorClassification(t *testing.T) {
 			}
 			if !strings.HasPrefix(err.Error(), "kubernetes API: reading pod: ") {
 				t.Errorf("error %q does not name the operation", err)
+			}
+		})
+	}
+}
+
+// TestUIDRefused: only a 422 with a cause on metadata.uid is a recreated pod;
+// other refusals stay API errors.
+func TestUIDRefused(t *testing.T) {
+	gk := schema.GroupKind{Kind: "Pod"}
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"uid cause", apierrors.NewInvalid(gk, "web-0", field.ErrorList{field.Invalid(field.NewPath("metadata", "uid"), "x", "field is immutable")}), true},
+		{"other field", apierrors.NewInvalid(gk, "web-0", field.ErrorList{field.Invalid(field.NewPath("metadata", "annotations"), "x", "too long")}), false},
+		{"conflict", apierrors.NewConflict(schema.GroupResource{Resource: "pods"}, "web-0", errors.New("the object has been modified")), false},
+		{"not found", apierrors.NewNotFound(schema.GroupResource{Resource: "pods"}, "web-0"), false},
+		{"plain", errors.New("boom"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := uidRefused(tt.err); got != tt.want {
+				t.Errorf("uidRefused(%v) = %v, want %v", tt.err, got, tt.want)
 			}
 		})
 	}

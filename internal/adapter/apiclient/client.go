@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -36,6 +37,10 @@ type Client struct {
 	Component string
 	// Host is the node name given to events as the reporting instance.
 	Host string
+
+	// now and sleep are the clock the retries run on; tests replace them.
+	now   func() time.Time
+	sleep func(ctx context.Context, d time.Duration) error
 }
 
 // New builds a client from a configuration, reading its credential files now.
@@ -46,36 +51,59 @@ func New(cfg *Config, timeout, retryBudget time.Duration) (*Client, error) {
 	}
 	return &Client{
 		host: strings.TrimSuffix(cfg.Host, "/"), http: hc, auth: auth, Timeout: timeout, RetryBudget: retryBudget,
-		UserAgent: "multus-polynet", Component: "multus",
+		UserAgent: "multus-polynet", Component: "multus", now: time.Now, sleep: sleep,
 	}, nil
 }
 
-// do sends one request, retrying transient failures with backoff until the retry
-// budget is spent, and decodes a 2xx JSON answer into out (when not nil).
+// sleep waits d, or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// do sends one request, retrying transient failures until the retry budget is
+// spent, and decodes a 2xx JSON answer into out (when not nil). Between tries it
+// backs off from 100 ms to 1 s, and waits at least what a 429 or 5xx answer's
+// Retry-After asks; when that is beyond the budget it gives up at once instead of
+// asking again early.
 func (c *Client) do(ctx context.Context, method, path, contentType string, body []byte, out any) error {
-	deadline := time.Now().Add(c.RetryBudget)
+	deadline := c.now().Add(c.RetryBudget)
 	backoff := 100 * time.Millisecond
 	for {
-		err := c.once(ctx, method, path, contentType, body, out)
+		retryAfter, err := c.once(ctx, method, path, contentType, body, out)
 		var apiErr *podnet.APIError
-		if err == nil || !errors.As(err, &apiErr) || !apiErr.Transient || time.Now().Add(backoff).After(deadline) {
+		if err == nil || !errors.As(err, &apiErr) || !apiErr.Transient {
 			return err
 		}
-		select {
-		case <-ctx.Done():
+		wait := max(backoff, retryAfter)
+		if c.now().Add(wait).After(deadline) {
+			if retryAfter > 0 {
+				return fmt.Errorf("%w (the API server asked to retry after %s, beyond the retry budget)", err, retryAfter)
+			}
 			return err
-		case <-time.After(backoff):
+		}
+		if c.sleep(ctx, wait) != nil {
+			return err
 		}
 		backoff = min(2*backoff, time.Second)
 	}
 }
 
-func (c *Client) once(ctx context.Context, method, path, contentType string, body []byte, out any) error {
+// once sends one request. A failed answer is a *podnet.APIError whose Err is the
+// server's *apiStatus when it sent one; retryAfter is the answer's Retry-After,
+// for 429 and 5xx.
+func (c *Client) once(ctx context.Context, method, path, contentType string, body []byte, out any) (retryAfter time.Duration, err error) {
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, c.host+path, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return 0, err
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.UserAgent)
@@ -87,24 +115,37 @@ func (c *Client) once(ctx context.Context, method, path, contentType string, bod
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return &podnet.APIError{Op: method + " " + path, Err: err, Transient: transientNetError(err)}
+		return 0, &podnet.APIError{Op: method + " " + path, Err: err, Transient: transientNetError(err)}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
 	if err != nil {
-		return &podnet.APIError{Op: method + " " + path, Status: resp.StatusCode, Err: err, Transient: true}
+		return 0, &podnet.APIError{Op: method + " " + path, Status: resp.StatusCode, Err: err, Transient: true}
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return &podnet.APIError{Op: method + " " + path, Status: resp.StatusCode, Err: errors.New(statusMessage(data)),
-			Transient: resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500}
+		transient := resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500
+		if transient {
+			retryAfter = retryAfterHeader(resp.Header.Get("Retry-After"))
+		}
+		return retryAfter, &podnet.APIError{Op: method + " " + path, Status: resp.StatusCode, Err: decodeStatus(data), Transient: transient}
 	}
 	if out == nil {
-		return nil
+		return 0, nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("kubernetes API %s %s: decoding the answer: %w", method, path, err)
+		return 0, fmt.Errorf("kubernetes API %s %s: decoding the answer: %w", method, path, err)
 	}
-	return nil
+	return 0, nil
+}
+
+// retryAfterHeader reads Retry-After in seconds, as the API server sends it and
+// client-go reads it; anything else is no delay.
+func retryAfterHeader(v string) time.Duration {
+	secs, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || secs < 0 {
+		return 0
+	}
+	return time.Duration(secs) * time.Second
 }
 
 // transientNetError reports whether a transport error is worth retrying: refused
@@ -115,18 +156,31 @@ func transientNetError(err error) bool {
 		errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH)
 }
 
-// statusMessage extracts the message of a metav1.Status answer.
-func statusMessage(data []byte) string {
-	var st struct {
-		Message string `json:"message"`
-	}
+// apiStatus is the part of a metav1.Status answer that callers branch on.
+type apiStatus struct {
+	Message string `json:"message"`
+	Reason  string `json:"reason"`
+	Details struct {
+		Causes []struct {
+			Reason string `json:"reason"`
+			Field  string `json:"field"`
+		} `json:"causes"`
+	} `json:"details"`
+}
+
+func (s *apiStatus) Error() string { return s.Message }
+
+// decodeStatus is the error of a failed answer: its metav1.Status, or the start
+// of whatever else it holds.
+func decodeStatus(data []byte) error {
+	var st apiStatus
 	if json.Unmarshal(data, &st) == nil && st.Message != "" {
-		return st.Message
+		return &st
 	}
 	if len(data) > 200 {
 		data = data[:200]
 	}
-	return strings.TrimSpace(string(data))
+	return errors.New(strings.TrimSpace(string(data)))
 }
 
 func escape(s string) string { return url.PathEscape(s) }

@@ -298,34 +298,41 @@ func TestPatchNetworkStatus(t *testing.T) {
 	}
 }
 
-// TestPatchNetworkStatusFailures: a UID precondition failure (409) is returned,
-// not transient, after a bounded number of attempts; a vanished pod (404) and a
-// refusal (403) are returned at once. Each error names the status path.
+// TestPatchNetworkStatusFailures: an optimistic-concurrency conflict (409),
+// which a merge patch meets only when the API server gave up its own retries,
+// is tried five times in all, then returned, not transient; a vanished pod
+// (404) and a refusal (403) are returned at once. Each error names the status
+// path. (A UID mismatch: TestPatchUIDMismatch.)
 func TestPatchNetworkStatusFailures(t *testing.T) {
 	tests := []struct {
 		name    string
 		status  int
-		maxReqs int
+		message string
+		reqs    int
 	}{
-		{"uid precondition fails", http.StatusConflict, 5},
-		{"pod gone", http.StatusNotFound, 1},
-		{"forbidden", http.StatusForbidden, 1},
+		{"conflict", http.StatusConflict, `Operation cannot be fulfilled on pods \"p\": the object has been modified; please apply your changes to the latest version and try again`, 5},
+		{"pod gone", http.StatusNotFound, `pods \"p\" not found`, 1},
+		{"forbidden", http.StatusForbidden, `pods \"p\" is forbidden`, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newAPIServer(t, false, func(_ int, w http.ResponseWriter, _ *http.Request) {
-				answer(w, tt.status, `{"kind":"Status","message":"Precondition failed: UID in precondition: uid-1, UID in object meta: uid-2"}`)
+				answer(w, tt.status, `{"kind":"Status","message":"`+tt.message+`"}`)
 			})
 			err := plainClient(t, s, time.Second).PatchNetworkStatus(context.Background(), podnet.PodRef{Namespace: "ns", Name: "p", UID: "uid-1"}, "[]")
 			var apiErr *podnet.APIError
 			if !errors.As(err, &apiErr) || apiErr.Status != tt.status || apiErr.Transient {
 				t.Fatalf("error %v, want a non-transient podnet.APIError with status %d", err, tt.status)
 			}
+			var recreated *podnet.PodRecreatedError
+			if errors.As(err, &recreated) {
+				t.Errorf("error %v is a PodRecreatedError", err)
+			}
 			if !strings.Contains(err.Error(), "/namespaces/ns/pods/p/status") {
 				t.Errorf("error %q does not name the status path", err)
 			}
-			if n := len(s.requests()); n < 1 || n > tt.maxReqs {
-				t.Errorf("%d requests, want 1 to %d", n, tt.maxReqs)
+			if n := len(s.requests()); n != tt.reqs {
+				t.Errorf("%d requests, want %d", n, tt.reqs)
 			}
 		})
 	}

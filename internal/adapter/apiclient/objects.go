@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/polynet-cni/polynet/internal/netstatus"
@@ -62,21 +63,54 @@ func notFound(err error, kind, namespace, name string) error {
 // can never overwrite what other controllers keep in the pod's status (a full
 // UpdateStatus wipes resourceClaimStatuses: network-attachment-definition-client
 // #84), and it carries the pod's UID, which the API server checks, so a new pod
-// that took the name is never annotated with an old sandbox's networks. A merge
-// patch has no resourceVersion, so it cannot conflict; a 409 is retried anyway.
+// that took the name is never annotated with an old sandbox's networks: that
+// refusal is a *PodRecreatedError, returned at once, since no retry can succeed.
+// A merge patch has no resourceVersion, so an optimistic-concurrency conflict
+// (409) only comes when the server gave up its own retries; it is tried again, up
+// to five times in all.
 func (c *Client) PatchNetworkStatus(ctx context.Context, ref podnet.PodRef, value string) error {
 	body, err := netstatus.MergePatch(ref.UID, value)
 	if err != nil {
 		return err
 	}
 	path := fmt.Sprintf("/api/v1/namespaces/%s/pods/%s/status", escape(ref.Namespace), escape(ref.Name))
-	for attempt := 0; ; attempt++ {
+	for attempt := 1; ; attempt++ {
 		err = c.do(ctx, http.MethodPatch, path, "application/merge-patch+json", body, nil)
 		var apiErr *podnet.APIError
-		if err == nil || attempt == 4 || !errors.As(err, &apiErr) || apiErr.Status != http.StatusConflict {
+		if err == nil || !errors.As(err, &apiErr) {
+			return err
+		}
+		if uidMismatch(apiErr) {
+			return &podnet.PodRecreatedError{Pod: ref, Err: apiErr}
+		}
+		if attempt == 5 || apiErr.Status != http.StatusConflict {
 			return err
 		}
 	}
+}
+
+// uidMismatch reports whether the API server refused a patch because the UID it
+// carries is not the object's. kube-apiserver answers a merge patch so with 422
+// and a cause on metadata.uid (metadata.uid is immutable); an update with a UID
+// precondition gets 409 "Precondition failed: UID in precondition", which has
+// no cause to read, only its message. An optimistic-concurrency conflict is a
+// 409 too, saying "the object has been modified".
+func uidMismatch(err *podnet.APIError) bool {
+	var st *apiStatus
+	if !errors.As(err.Err, &st) {
+		return false
+	}
+	switch err.Status {
+	case http.StatusUnprocessableEntity:
+		for _, c := range st.Details.Causes {
+			if c.Field == "metadata.uid" {
+				return true
+			}
+		}
+	case http.StatusConflict:
+		return strings.Contains(st.Message, "Precondition failed: UID in precondition")
+	}
+	return false
 }
 
 // Event records a core/v1 event on the pod.
@@ -113,5 +147,6 @@ func truncate(s string, n int) string {
 // invalid token is refused with 401 even there. One attempt, no retries: STATUS
 // answers for now.
 func (c *Client) Ready(ctx context.Context) error {
-	return c.once(ctx, http.MethodGet, "/readyz", "", nil, nil)
+	_, err := c.once(ctx, http.MethodGet, "/readyz", "", nil, nil)
+	return err
 }

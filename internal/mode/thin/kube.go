@@ -18,6 +18,9 @@ import (
 type lazyKube struct {
 	conf   *config.PluginConf
 	getenv func(string) string
+	// serviceAccountDir is where the in-cluster credentials are; empty is where
+	// the kubelet mounts them. Tests set it.
+	serviceAccountDir string
 
 	once   sync.Once
 	client *apiclient.Client
@@ -40,7 +43,7 @@ func (l *lazyKube) get() (*apiclient.Client, error) {
 		if l.conf.Kubeconfig != "" {
 			cfg, l.err = apiclient.LoadKubeconfig(l.conf.Kubeconfig)
 		} else {
-			cfg, l.err = apiclient.InClusterConfig(l.getenv)
+			cfg, l.err = apiclient.InCluster{Getenv: l.getenv, ServiceAccountDir: l.serviceAccountDir}.Config()
 		}
 		if l.err != nil {
 			l.err = fmt.Errorf("kubernetes credentials: %w", l.err)
@@ -54,12 +57,14 @@ func (l *lazyKube) get() (*apiclient.Client, error) {
 	return l.client, l.err
 }
 
-func (l *lazyKube) Pod(ctx context.Context, namespace, name string) (*podnet.Pod, error) {
+// Pod reads the pod live, as every read of the thin plugin is: ref.UID needs no
+// re-read.
+func (l *lazyKube) Pod(ctx context.Context, ref podnet.PodRef) (*podnet.Pod, error) {
 	c, err := l.get()
 	if err != nil {
 		return nil, err
 	}
-	return c.Pod(ctx, namespace, name)
+	return c.Pod(ctx, ref.Namespace, ref.Name)
 }
 
 func (l *lazyKube) NAD(ctx context.Context, namespace, name string) (*podnet.NAD, error) {

@@ -21,6 +21,9 @@ import (
 type Handler struct {
 	// Stderr receives logs when the configuration logs to stderr; nil is os.Stderr.
 	Stderr io.Writer
+	// ServiceAccountDir is where the in-cluster credentials (token, ca.crt) are
+	// read from; empty is where the kubelet mounts them. Tests set it.
+	ServiceAccountDir string
 }
 
 // Handle implements plugin.Handler.
@@ -37,6 +40,7 @@ func (h Handler) Handle(ctx context.Context, command string, stdin []byte, geten
 	defer closeLog()
 	o := nodeengine.Options{Log: log}
 	if k := newLazyKube(conf, getenv); k != nil {
+		k.serviceAccountDir = h.ServiceAccountDir
 		o.Kube = k
 	}
 	return nodeengine.New(conf, req, o).Handle(ctx, req, conf)

@@ -3,7 +3,9 @@ package thin
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -170,7 +172,7 @@ type countingAPI struct {
 func newCountingAPI(t *testing.T) *countingAPI {
 	t.Helper()
 	a := &countingAPI{}
-	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	a.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		a.mu.Lock()
 		a.reqs = append(a.reqs, r.Method+" "+r.URL.Path)
@@ -209,15 +211,17 @@ func (a *countingAPI) requests() []string {
 	return append([]string(nil), a.reqs...)
 }
 
-// kubeconfig writes a kubeconfig for the fake into dir.
+// kubeconfig writes a kubeconfig for the fake into dir: its TLS certificate's
+// CA, and a token.
 func (a *countingAPI) kubeconfig(t *testing.T, dir string) string {
 	t.Helper()
 	path := filepath.Join(dir, "kubeconfig")
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: a.srv.Certificate().Raw})
 	kc := fmt.Sprintf(`current-context: x
 contexts: [{name: x, context: {cluster: c, user: u}}]
-clusters: [{name: c, cluster: {server: %q}}]
+clusters: [{name: c, cluster: {server: %q, certificate-authority-data: %s}}]
 users: [{name: u, user: {token: t}}]
-`, a.srv.URL)
+`, a.srv.URL, base64.StdEncoding.EncodeToString(ca))
 	if err := os.WriteFile(path, []byte(kc), 0o600); err != nil {
 		t.Fatal(err)
 	}
