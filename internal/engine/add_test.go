@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"path/filepath"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/polynet-cni/polynet/internal/cnicode"
 	"github.com/polynet-cni/polynet/internal/engine/attach"
 	"github.com/polynet-cni/polynet/internal/netstatus"
 	"github.com/polynet-cni/polynet/internal/podnet"
@@ -71,7 +73,9 @@ func TestAddRecordsBeforeFirstDelegate(t *testing.T) {
 	if !checked {
 		t.Fatal("no delegate ran")
 	}
-	if ops := recordsOf(e).ops(); ops[len(ops)-1] != "unlock shared" {
+	// The sandbox's lock is outside the records' (TestAddLocksItsSandbox).
+	ops := slices.DeleteFunc(recordsOf(e).ops(), func(op string) bool { return strings.Contains(op, " sandbox ") })
+	if ops[len(ops)-1] != "unlock shared" {
 		t.Errorf("records calls %v, want the shared lock released last", ops)
 	}
 }
@@ -356,6 +360,36 @@ func TestAddNetworkStatusFailureIsNotFatal(t *testing.T) {
 	conf2 := defaultConf(t, t.TempDir(), "")
 	if _, err := newEngine(kube2, &fakeDelegates{}, conf2).Add(t.Context(), newRequest(t, request.Add, podArgs), conf2); err != nil {
 		t.Errorf("Add failed because events could not be written: %v", err)
+	}
+}
+
+// TestAddStatusRefusedForRecreatedPodRollsBack: the pod was deleted and
+// recreated under its name while the delegates ran, so the API server refuses
+// the status patch on its UID. The sandbox belongs to a pod that is gone: the
+// ADD fails with PodUIDMismatch and rolls back like any late failure.
+func TestAddStatusRefusedForRecreatedPodRollsBack(t *testing.T) {
+	conf := defaultConf(t, t.TempDir(), "")
+	kube := standardKube()
+	kube.patchErr = &podnet.PodRecreatedError{
+		Pod: podnet.PodRef{Namespace: "ns1", Name: "pod-1", UID: "uid-1"},
+		Err: &podnet.APIError{Op: "patching pod status", Status: 422},
+	}
+	del := &fakeDelegates{}
+	e := newEngine(kube, del, conf)
+	res, err := e.Add(t.Context(), newRequest(t, request.Add, podArgs), conf)
+	if err == nil || res != nil {
+		t.Fatalf("Add = %v, %v; want the refused status write's failure", res, err)
+	}
+	var coder cnicode.Coder
+	if !errors.As(err, &coder) || coder.CNICode() != cnicode.PodUIDMismatch {
+		t.Errorf("Add error %v, want CNI code %d", err, cnicode.PodUIDMismatch)
+	}
+	want := append(slices.Clone(standardOps), reverseDels...)
+	if diff := cmp.Diff(want, del.ops()); diff != "" {
+		t.Errorf("delegate calls (-want +got):\n%s", diff)
+	}
+	if recordsOf(e).has("c1") {
+		t.Error("the record survived the rollback")
 	}
 }
 
@@ -806,5 +840,220 @@ func TestAddRecordFailureRunsNothing(t *testing.T) {
 				t.Errorf("locks still held after the ADD: %d shared, %d exclusive", shared, exclusive)
 			}
 		})
+	}
+}
+
+// goneCaller are the fake delegates of a caller that goes away mid-command
+// (the daemon's request ends when the shim is killed): the ADD of network
+// cancelAt cancels the caller's context, then fails as a delegate killed with
+// it does, or, with completeAt, completes first. Every call on a context that
+// has ended fails, as libcni's exec does; every DEL logs whether its context was
+// live and bounded.
+type goneCaller struct {
+	*fakeDelegates
+	cancel     context.CancelFunc
+	cancelAt   string
+	completeAt bool
+	// cancelOnDel cancels the caller during the first DEL instead.
+	cancelOnDel bool
+	// delCtx logs, per DEL, "live" or the context's error, and "bounded" when
+	// it has a deadline.
+	delCtx []string
+}
+
+func (d *goneCaller) Add(ctx context.Context, sb podnet.Sandbox, a podnet.Attachment) (types.Result, error) {
+	res, err := d.fakeDelegates.Add(ctx, sb, a)
+	if a.Network == d.cancelAt {
+		d.cancel()
+		if !d.completeAt {
+			return nil, fmt.Errorf("signal: killed: %w", ctx.Err())
+		}
+	}
+	if err == nil && ctx.Err() != nil && a.Network != d.cancelAt {
+		return nil, ctx.Err()
+	}
+	return res, err
+}
+
+func (d *goneCaller) Del(ctx context.Context, sb podnet.Sandbox, a podnet.Attachment) error {
+	if d.cancelOnDel {
+		d.cancelOnDel = false
+		d.cancel()
+	}
+	state := "live"
+	if ctx.Err() != nil {
+		state = ctx.Err().Error()
+	}
+	if _, ok := ctx.Deadline(); ok {
+		state += " bounded"
+	}
+	d.delCtx = append(d.delCtx, state)
+	if err := d.fakeDelegates.Del(ctx, sb, a); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// TestAddCallerGoneRollsBack proves that a caller going away mid-ADD (the
+// runtime kills the shim, and the daemon's request context ends) stops the ADD
+// and rolls it back on a context of its own: every rollback DEL runs live,
+// bounded by a timeout, whatever the caller's context; later attachments are
+// not started; the record goes; network-status is not written. The ADD does
+// not go on for a caller that cannot receive its result: it holds the
+// sandbox while it runs, and the runtime's retry or DEL waits for it.
+func TestAddCallerGoneRollsBack(t *testing.T) {
+	tests := []struct {
+		name       string
+		cancelAt   string
+		completeAt bool
+		wantOps    []string
+	}{
+		{
+			name:     "the caller goes while the 2nd of 3 runs, which is killed",
+			cancelAt: "ns1/net-a",
+			wantOps:  []string{"ADD cbr0 eth0", "ADD ns1/net-a net1", "DEL ns1/net-a net1", "DEL cbr0 eth0"},
+		},
+		{
+			name:       "the caller goes while the 2nd of 3 runs, which completes: the 3rd is not started",
+			cancelAt:   "ns1/net-a",
+			completeAt: true,
+			wantOps:    []string{"ADD cbr0 eth0", "ADD ns1/net-a net1", "DEL ns1/net-a net1", "DEL cbr0 eth0"},
+		},
+		{
+			name:       "the caller goes while the last runs, which completes: nobody gets the result",
+			cancelAt:   "ns1/net-b",
+			completeAt: true,
+			wantOps: []string{"ADD cbr0 eth0", "ADD ns1/net-a net1", "ADD ns1/net-b net2",
+				"DEL ns1/net-b net2", "DEL ns1/net-a net1", "DEL cbr0 eth0"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			conf := defaultConf(t, dir, "")
+			kube := standardKube()
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			del := &goneCaller{fakeDelegates: &fakeDelegates{}, cancel: cancel, cancelAt: tt.cancelAt, completeAt: tt.completeAt}
+			e := newEngine(kube, del.fakeDelegates, conf)
+			e.Delegates = del
+			res, err := e.Add(ctx, newRequest(t, request.Add, podArgs), conf)
+			if err == nil || res != nil {
+				t.Fatalf("Add = %v, %v; want an error once the caller is gone", res, err)
+			}
+			if diff := cmp.Diff(tt.wantOps, del.ops()); diff != "" {
+				t.Errorf("delegate calls (-want +got):\n%s", diff)
+			}
+			for i, state := range del.delCtx {
+				if state != "live bounded" {
+					t.Errorf("rollback DEL %d ran on a context %q, want a live one with a deadline", i, state)
+				}
+			}
+			var ae *AttachError
+			if !errors.As(err, &ae) || ae.Rollback != nil {
+				t.Errorf("Add error %v, want an *AttachError with a clean rollback", err)
+			}
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("Add error %v does not say the caller went away", err)
+			}
+			if recordsOf(e).has("c1") {
+				t.Error("the record survived a complete rollback")
+			}
+			if len(kube.patches) != 0 {
+				t.Errorf("network-status written for a rolled back ADD: %v", kube.patches)
+			}
+			if reasons := kube.reasons(); len(reasons) == 0 || reasons[len(reasons)-1] != "Warning/NetworkAttachmentFailed" {
+				t.Errorf("events %v, want the failure reported last", reasons)
+			}
+		})
+	}
+}
+
+// TestAddLateFailureRollsBack proves that a failure after every delegate
+// succeeded rolls the ADD back like an early one (R-7.2a): the cluster
+// network's result has no address, which CNI 0.1.0 and 0.2.0 results cannot
+// be without, so it cannot be returned in those versions. Every attachment is
+// DEL'd in reverse, the record goes, network-status is never written (it would
+// describe interfaces that are gone: section 5 reports attachments that
+// exist), and the error, naming the version, carries IncompatibleVersion.
+func TestAddLateFailureRollsBack(t *testing.T) {
+	for _, version := range []string{"0.1.0", "0.2.0"} {
+		t.Run(version, func(t *testing.T) {
+			dir := t.TempDir()
+			conf := testConf(t, dir, version, `,"delegates":[`+clusterDelegate+`]`)
+			kube := standardKube()
+			noAddress := &current.Result{CNIVersion: "1.0.0", Interfaces: []*current.Interface{{Name: "eth0", Sandbox: testNetNS}}}
+			del := &fakeDelegates{results: map[string]types.Result{"cbr0": noAddress}}
+			e := newEngine(kube, del, conf)
+			res, err := e.Add(t.Context(), newRequest(t, request.Add, podArgs), conf)
+			if err == nil || res != nil {
+				t.Fatalf("Add = %v, %v; want the conversion's failure", res, err)
+			}
+			want := append(slices.Clone(standardOps), reverseDels...)
+			if diff := cmp.Diff(want, del.ops()); diff != "" {
+				t.Errorf("delegate calls (-want +got):\n%s", diff)
+			}
+			var coder cnicode.Coder
+			if !errors.As(err, &coder) || coder.CNICode() != cnicode.IncompatibleVersion {
+				t.Errorf("Add error %v, want CNI code %d", err, cnicode.IncompatibleVersion)
+			}
+			for _, s := range []string{"ns1/pod-1", `"cbr0"`, version} {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not mention %s", err, s)
+				}
+			}
+			if recordsOf(e).has("c1") {
+				t.Error("the record survived a complete rollback")
+			}
+			if len(kube.patches) != 0 {
+				t.Errorf("network-status written for a rolled back ADD: %v", kube.patches)
+			}
+			if reasons := kube.reasons(); reasons[len(reasons)-1] != "Warning/NetworkAttachmentFailed" {
+				t.Errorf("events %v, want the failure reported last", reasons)
+			}
+		})
+	}
+}
+
+// TestAddLocksItsSandbox proves that ADD holds its sandbox's lock, outside
+// the records' shared lock, from before its record is written until its
+// delegates are done: a DEL of the same sandbox, from another process (thin
+// mode, R-7.3), waits for it and sees all of it.
+func TestAddLocksItsSandbox(t *testing.T) {
+	dir := t.TempDir()
+	conf := defaultConf(t, dir, "")
+	del := &fakeDelegates{}
+	e := newEngine(standardKube(), del, conf)
+	recs := recordsOf(e)
+	del.beforeAdd = func(podnet.Sandbox, podnet.Attachment) {
+		if !recs.sandboxHeld("c1") {
+			t.Errorf("a delegate runs without the sandbox's lock")
+		}
+	}
+	if _, err := e.Add(t.Context(), newRequest(t, request.Add, podArgs), conf); err != nil {
+		t.Fatalf("Add: %v", err)
+	}
+	ops := recs.ops()
+	lock, shared, save := slices.Index(ops, "lock sandbox c1"), slices.Index(ops, "lock shared"), slices.Index(ops, "save c1")
+	if lock < 0 || lock > shared || lock > save || ops[len(ops)-1] != "unlock sandbox c1" {
+		t.Errorf("records calls %v, want the sandbox locked first and unlocked last", ops)
+	}
+}
+
+// TestAddCallerGoneBeforeAttaching proves that an ADD whose caller went away
+// before it got its sandbox (the daemon serialises a sandbox's commands, and
+// the shim may give up meanwhile) attaches and records nothing.
+func TestAddCallerGoneBeforeAttaching(t *testing.T) {
+	dir := t.TempDir()
+	conf := defaultConf(t, dir, "")
+	del := &fakeDelegates{}
+	e := newEngine(standardKube(), del, conf)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := e.Add(ctx, newRequest(t, request.Add, podArgs), conf); !errors.Is(err, context.Canceled) {
+		t.Errorf("Add error %v, want the caller's cancellation", err)
+	}
+	if len(del.calls) != 0 || slices.Contains(recordsOf(e).ops(), "save c1") {
+		t.Errorf("delegate calls %v, records calls %v; want none and no record", del.ops(), recordsOf(e).ops())
 	}
 }

@@ -184,3 +184,33 @@ func TestCheckRecordOfAnotherContainer(t *testing.T) {
 		t.Error("a record was removed")
 	}
 }
+
+// TestCheckLocksItsSandbox proves that CHECK holds its sandbox's lock while it
+// reads the record and checks the attachments: a CHECK from another
+// process while an ADD or DEL of the sandbox runs would otherwise check
+// attachments half made or half gone, and fail a healthy pod.
+func TestCheckLocksItsSandbox(t *testing.T) {
+	dir := t.TempDir()
+	conf := defaultConf(t, dir, "")
+	fake := &fakeDelegates{}
+	e := newEngine(standardKube(), fake, conf)
+	if _, err := e.Add(t.Context(), newRequest(t, request.Add, podArgs), conf); err != nil {
+		t.Fatalf("Add: %v", err)
+	}
+	recs := recordsOf(e)
+	recs.trace = nil
+	checked := 0
+	e.Delegates = &heldDuring{Delegates: fake, check: func(op string) {
+		checked++
+		if !recs.sandboxHeld("c1") {
+			t.Errorf("%s runs without the sandbox's lock", op)
+		}
+	}}
+	if err := e.Check(t.Context(), checkRequest(t), conf); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	want := []string{"lock sandbox c1", "load c1", "unlock sandbox c1"}
+	if diff := cmp.Diff(want, recs.ops()); diff != "" || checked != 3 {
+		t.Errorf("%d attachments checked; records calls (-want +got):\n%s", checked, diff)
+	}
+}

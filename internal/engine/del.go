@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/polynet-cni/polynet/internal/cniconf"
 	"github.com/polynet-cni/polynet/internal/config"
@@ -21,8 +22,18 @@ import (
 // removed only when all succeeded, so a retried DEL still knows what to undo.
 // A missing netns is passed on to the delegates, which treat it as nothing to
 // clean in the pod; DEL twice, or DEL of a sandbox never added, succeeds.
+//
+// The teardown runs to the end on a context of its own (cleanupContext), and
+// holds the sandbox's lock and the records' lock shared (lockCommand).
 func (e *Engine) Del(ctx context.Context, req *request.Request, conf *config.PluginConf) error {
 	log := e.Log.With("command", request.Del, "containerID", req.ContainerID, "pod", req.Pod.String())
+	ctx, cancel := e.cleanupContext(ctx)
+	defer cancel()
+	unlock, err := e.lockCommand(req.ContainerID)
+	if err != nil {
+		return fmt.Errorf("sandbox %s of pod %s: %w", req.ContainerID, req.Pod, err)
+	}
+	defer unlock()
 	sb := podnet.Sandbox{ContainerID: req.ContainerID, NetNS: req.NetNS}
 	rec, err := e.Records.Load(req.ContainerID)
 	switch {
@@ -39,6 +50,46 @@ func (e *Engine) Del(ctx context.Context, req *request.Request, conf *config.Plu
 	}
 	log.Info("detached", "attachments", len(rec.Attachments))
 	return nil
+}
+
+// DefaultCleanupTimeout bounds a rollback or a DEL's teardown when the engine
+// is given no CleanupTimeout: the daemon's default request timeout. A delegate
+// DEL takes well under a second; one still running after this is hung, and is
+// killed (libcni runs delegates with the context), its failure reported.
+const DefaultCleanupTimeout = 3 * time.Minute
+
+// cleanupContext returns the context a rollback or a teardown runs on: ctx's
+// values without its cancellation, bounded by CleanupTimeout. The caller may go
+// away meanwhile (the runtime's timeout kills the shim, which ends the daemon's
+// request); on its context every remaining delegate DEL would fail at once,
+// leaving interfaces and addresses that nobody undoes until a DEL comes, and
+// none comes for a rollback the runtime never knew about.
+func (e *Engine) cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	timeout := e.CleanupTimeout
+	if timeout <= 0 {
+		timeout = DefaultCleanupTimeout
+	}
+	return context.WithTimeout(context.WithoutCancel(ctx), timeout)
+}
+
+// lockCommand takes what a command that changes a sandbox holds while it runs:
+// the sandbox's lock, so that its commands run one at a time even from two
+// processes (R-7.3; a runtime that gave up on an ADD sends the DEL while the
+// ADD's thin plugin still runs), then the records' lock shared, which keeps GC
+// out (the CNI spec lets no GC run while an ADD or DEL is in progress; ours
+// tears down from the records and the result cache, which such a command
+// changes). The returned function releases both.
+func (e *Engine) lockCommand(containerID string) (func(), error) {
+	unlockSandbox, err := e.Records.LockSandbox(containerID)
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := e.Records.Lock(false)
+	if err != nil {
+		unlockSandbox()
+		return nil, err
+	}
+	return func() { unlock(); unlockSandbox() }, nil
 }
 
 // detach runs DEL of each attachment in reverse order and returns the failures.

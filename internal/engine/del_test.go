@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io/fs"
@@ -430,4 +431,100 @@ func TestDelDoesNotWaitForReadiness(t *testing.T) {
 	if diff := cmp.Diff(reverseDels, del.ops()); diff != "" {
 		t.Errorf("delegate calls (-want +got):\n%s", diff)
 	}
+}
+
+// TestDelOutlivesCaller proves that DEL's teardown runs to completion on a
+// context of its own, bounded, when its caller goes away before or during it
+// (the runtime's DEL timeout kills the shim): every attachment still gets a
+// live DEL, the record goes, and DEL succeeds; a teardown cut short would leave
+// half the pod attached with nobody to notice until the next retry.
+func TestDelOutlivesCaller(t *testing.T) {
+	for _, during := range []bool{false, true} {
+		name := "the caller is gone before DEL starts"
+		if during {
+			name = "the caller goes during the first detach"
+		}
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			conf := defaultConf(t, dir, "")
+			fake := &fakeDelegates{}
+			e := newEngine(standardKube(), fake, conf)
+			if _, err := e.Add(t.Context(), newRequest(t, request.Add, podArgs), conf); err != nil {
+				t.Fatalf("Add: %v", err)
+			}
+			fake.calls = nil
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			if !during {
+				cancel()
+			}
+			del := &goneCaller{fakeDelegates: fake, cancel: cancel, cancelOnDel: during}
+			e.Delegates = del
+			if err := e.Del(ctx, newRequest(t, request.Del, podArgs), conf); err != nil {
+				t.Fatalf("Del: %v", err)
+			}
+			if diff := cmp.Diff(reverseDels, fake.ops()); diff != "" {
+				t.Errorf("delegate calls (-want +got):\n%s", diff)
+			}
+			if want := []string{"live bounded", "live bounded", "live bounded"}; !slices.Equal(del.delCtx, want) {
+				t.Errorf("DEL contexts %v, want %v", del.delCtx, want)
+			}
+			if recordsOf(e).has("c1") {
+				t.Error("the record survived a complete DEL")
+			}
+		})
+	}
+}
+
+// TestDelLocks proves that DEL holds its sandbox's lock (R-7.3: a DEL from
+// another process waits for an ADD of the same sandbox, and sees all of it)
+// and, inside it, the records' lock shared while its delegates run: the CNI
+// spec (section 3, "Lifecycle & Ordering") lets no GC run while an ADD or a DEL
+// is in progress, and our GC, which holds the lock exclusively, tears
+// sandboxes down and sends its delegates GC from the records and the result
+// cache, which a DEL half done has left half changed.
+func TestDelLocks(t *testing.T) {
+	dir := t.TempDir()
+	conf := defaultConf(t, dir, "")
+	fake := &fakeDelegates{}
+	e := newEngine(standardKube(), fake, conf)
+	if _, err := e.Add(t.Context(), newRequest(t, request.Add, podArgs), conf); err != nil {
+		t.Fatalf("Add: %v", err)
+	}
+	recs := recordsOf(e)
+	recs.trace = nil
+	e.Delegates = &heldDuring{Delegates: fake, check: func(op string) {
+		if shared, exclusive := recs.held(); shared != 1 || exclusive != 0 || !recs.sandboxHeld("c1") {
+			t.Errorf("%s runs holding %d shared, %d exclusive, sandbox %v; want the sandbox's lock and 1 shared", op, shared, exclusive, recs.sandboxHeld("c1"))
+		}
+	}}
+	if err := e.Del(t.Context(), newRequest(t, request.Del, podArgs), conf); err != nil {
+		t.Fatalf("Del: %v", err)
+	}
+	want := []string{"lock sandbox c1", "lock shared", "load c1", "remove c1", "unlock shared", "unlock sandbox c1"}
+	if diff := cmp.Diff(want, recs.ops()); diff != "" {
+		t.Errorf("records calls (-want +got):\n%s", diff)
+	}
+}
+
+// heldDuring runs check before every ADD, DEL and CHECK of the delegates it
+// wraps: what a test sees while a delegate runs.
+type heldDuring struct {
+	Delegates
+	check func(op string)
+}
+
+func (h *heldDuring) Add(ctx context.Context, sb podnet.Sandbox, a podnet.Attachment) (types.Result, error) {
+	h.check("ADD " + a.Network)
+	return h.Delegates.Add(ctx, sb, a)
+}
+
+func (h *heldDuring) Del(ctx context.Context, sb podnet.Sandbox, a podnet.Attachment) error {
+	h.check("DEL " + a.Network)
+	return h.Delegates.Del(ctx, sb, a)
+}
+
+func (h *heldDuring) Check(ctx context.Context, sb podnet.Sandbox, a podnet.Attachment) error {
+	h.check("CHECK " + a.Network)
+	return h.Delegates.Check(ctx, sb, a)
 }

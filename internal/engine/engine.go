@@ -24,8 +24,12 @@ import (
 // Kubernetes is the engine's view of the API server.
 type Kubernetes interface {
 	attach.NADGetter
-	// Pod reads a pod; a missing one is a *podnet.NotFoundError.
-	Pod(ctx context.Context, namespace, name string) (*podnet.Pod, error)
+	// Pod reads the pod ref names; a missing one is a *podnet.NotFoundError.
+	// ref.UID, when set, is the pod the caller wants (the sandbox's
+	// K8S_POD_UID): an adapter that serves from a cache re-reads the pod live
+	// when the cached one has another UID, since the cache may not have seen the
+	// pod deleted and recreated under the same name yet.
+	Pod(ctx context.Context, ref podnet.PodRef) (*podnet.Pod, error)
 	// PatchNetworkStatus sets the pod's network-status annotation through the
 	// status subresource, with a patch that touches nothing else and only applies
 	// to the pod with ref's UID.
@@ -61,8 +65,12 @@ type Delegates interface {
 // cannot be trusted is an error of the adapter's own that carries a CNI code.
 type Records interface {
 	// Lock takes the lock of all records: shared for the commands of one sandbox
-	// (which the caller serialises), exclusive for GC.
+	// (which hold its LockSandbox first), exclusive for GC.
 	Lock(exclusive bool) (unlock func(), err error)
+	// LockSandbox takes one sandbox's lock, across processes: its ADD, DEL,
+	// CHECK and hot-plug commands run one at a time, whoever started
+	// them.
+	LockSandbox(containerID string) (unlock func(), err error)
 	Save(rec *podnet.Record) error
 	Load(containerID string) (*podnet.Record, error)
 	Remove(containerID string) error
@@ -129,6 +137,9 @@ type Engine struct {
 	Log     *slog.Logger
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+	// CleanupTimeout bounds a rollback and a DEL's teardown, which run on a
+	// context of their own, not the caller's; zero is DefaultCleanupTimeout.
+	CleanupTimeout time.Duration
 }
 
 func (e *Engine) now() time.Time {

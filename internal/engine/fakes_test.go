@@ -72,15 +72,15 @@ func (k *fakeKube) NAD(_ context.Context, namespace, name string) (*podnet.NAD, 
 	return nil, &podnet.NotFoundError{Kind: "NetworkAttachmentDefinition", Namespace: namespace, Name: name}
 }
 
-func (k *fakeKube) Pod(_ context.Context, namespace, name string) (*podnet.Pod, error) {
+func (k *fakeKube) Pod(_ context.Context, ref podnet.PodRef) (*podnet.Pod, error) {
 	k.podReads++
 	if k.podErr != nil {
 		return nil, k.podErr
 	}
-	if p, ok := k.pods[namespace+"/"+name]; ok {
+	if p, ok := k.pods[ref.Namespace+"/"+ref.Name]; ok {
 		return p, nil
 	}
-	return nil, &podnet.NotFoundError{Kind: "Pod", Namespace: namespace, Name: name}
+	return nil, &podnet.NotFoundError{Kind: "Pod", Namespace: ref.Namespace, Name: ref.Name}
 }
 
 func (k *fakeKube) PatchNetworkStatus(_ context.Context, ref podnet.PodRef, value string) error {
@@ -438,10 +438,13 @@ type fakeRecords struct {
 
 	// trace logs every call in order: "lock shared", "lock exclusive",
 	// "unlock shared", "unlock exclusive", "save <id>", "load <id>",
-	// "remove <id>", "list", "load-legacy <id> <ifName>", "remove-legacy <id>".
+	// "remove <id>", "list", "load-legacy <id> <ifName>", "remove-legacy <id>",
+	// "lock sandbox <id>", "unlock sandbox <id>".
 	trace []string
-	// shared and exclusive count the locks held now.
+	// shared and exclusive count the locks held now; sandboxes counts the
+	// sandbox locks held now, by container ID (LockSandbox).
 	shared, exclusive int
+	sandboxes         map[string]int
 }
 
 func newFakeRecords() *fakeRecords {
@@ -503,6 +506,37 @@ func (r *fakeRecords) Lock(exclusive bool) (func(), error) {
 			}
 		})
 	}, nil
+}
+
+// LockSandbox logs "lock sandbox <id>" and "unlock sandbox <id>" in trace and
+// counts the lock in sandboxes while it is held; it excludes nothing.
+func (r *fakeRecords) LockSandbox(containerID string) (func(), error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.log("lock sandbox " + containerID)
+	if r.lockErr != nil {
+		return nil, r.lockErr
+	}
+	if r.sandboxes == nil {
+		r.sandboxes = map[string]int{}
+	}
+	r.sandboxes[containerID]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.log("unlock sandbox " + containerID)
+			r.sandboxes[containerID]--
+		})
+	}, nil
+}
+
+// sandboxHeld reports whether the sandbox lock of containerID is held now.
+func (r *fakeRecords) sandboxHeld(containerID string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.sandboxes[containerID] > 0
 }
 
 func (r *fakeRecords) Save(rec *podnet.Record) error {

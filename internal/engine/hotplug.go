@@ -32,7 +32,7 @@ func (e *Engine) DelegateAdd(ctx context.Context, req *request.Request, conf *co
 	if err != nil {
 		return nil, fmt.Errorf("pod %s: %w", req.Pod, err)
 	}
-	unlock, err := e.Records.Lock(false)
+	unlock, err := e.lockCommand(req.ContainerID)
 	if err != nil {
 		return nil, err
 	}
@@ -53,23 +53,44 @@ func (e *Engine) DelegateAdd(ctx context.Context, req *request.Request, conf *co
 	}
 	sb := podnet.Sandbox{ContainerID: req.ContainerID, NetNS: req.NetNS}
 	res, err := e.Delegates.Add(ctx, sb, p.Attachment)
+	switch {
+	case err == nil && ctx.Err() != nil:
+		// Nobody receives the result; as in ADD, it is undone (attachAll).
+		err = fmt.Errorf("the caller went away: %w", ctx.Err())
+	case err == nil:
+		if res, err = res.GetAsVersion(conf.CNIVersion); err != nil {
+			err = &ResultVersionError{Version: conf.CNIVersion, Err: err}
+		}
+	}
 	if err != nil {
 		aerr := &AttachError{Pod: req.Pod, Network: p.Network, IfName: p.IfName, Err: err}
+		// The rollback runs to the end whatever the caller does, as ADD's.
+		ctx, cancel := e.cleanupContext(ctx)
+		defer cancel()
 		if failed := e.detach(ctx, e.Log, sb, []podnet.Attachment{p.Attachment}); len(failed) > 0 {
 			aerr.Rollback = errors.Join(failed...)
 			return nil, aerr
 		}
 		return nil, errors.Join(aerr, e.forget(req.ContainerID, p.IfName))
 	}
-	return res.GetAsVersion(conf.CNIVersion)
+	return res, nil
 }
 
-// DelegateDel detaches a hot-plugged network and drops it from the record.
+// DelegateDel detaches a hot-plugged network and drops it from the record. Like
+// DEL, it runs to the end on a context of its own and holds the sandbox's lock
+// and the records' lock shared.
 func (e *Engine) DelegateDel(ctx context.Context, req *request.Request, conf *config.PluginConf, cfg []byte) error {
 	p, err := attach.Single(attach.Input{Conf: conf, Req: req}, cfg, nil, req.IfName)
 	if err != nil {
 		return fmt.Errorf("pod %s: %w", req.Pod, err)
 	}
+	ctx, cancel := e.cleanupContext(ctx)
+	defer cancel()
+	unlock, err := e.lockCommand(req.ContainerID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	sb := podnet.Sandbox{ContainerID: req.ContainerID, NetNS: req.NetNS}
 	if rec, err := e.Records.Load(req.ContainerID); err == nil {
 		// The record's copy is what ADD ran; DEL gives the delegate the same.

@@ -22,7 +22,7 @@ func (e *Engine) lookupPod(ctx context.Context, req *request.Request) (*podnet.P
 	if e.Kube == nil || !req.HasPod() {
 		return nil, nil
 	}
-	pod, err := e.Kube.Pod(ctx, req.Pod.Namespace, req.Pod.Name)
+	pod, err := e.Kube.Pod(ctx, req.Pod)
 	var nf *podnet.NotFoundError
 	if errors.As(err, &nf) {
 		return nil, nil

@@ -2,18 +2,57 @@ package store
 
 import (
 	"fmt"
+	"hash/fnv"
+	"io"
 	"os"
 	"path/filepath"
 	"syscall"
 )
 
-// Lock takes the store's lock, across processes (flock on <Dir>/.lock): shared
-// for an ADD, from before its record is written until its delegates are done;
-// exclusive for a GC. A GC therefore never sees an ADD half made, with delegates
-// that cached results its record does not yet vouch for, and never tears such an
-// attachment down; ADDs still run in parallel with each other. The returned
-// function releases the lock.
+// The store's locks are open file description locks on bytes of one file,
+// <Dir>/.lock, so that no file is made per sandbox and none is left behind:
+//
+//   - byte 0 is the records' lock: shared for the commands of sandboxes, from
+//     before one reads or writes its record until its delegates are done;
+//     exclusive for a GC, which therefore never meets an ADD or a DEL half done
+//     (the CNI spec lets no GC run while an ADD or DEL is in progress);
+//   - byte 1+h, h a 62-bit hash of a container ID, is that sandbox's lock,
+//     which serialises its commands, even when they come from two
+//     processes: the thin plugin started twice by a runtime that gave up on an
+//     ADD and sent the DEL. Two sandboxes whose IDs hash alike merely wait for
+//     each other.
+//
+// An open file description lock belongs to the open file, not to the process
+// (unlike a classic POSIX record lock), so two goroutines of the daemon, each
+// with its own open of the file, exclude each other as two processes do; the
+// kernel drops it when the file is closed, so a killed process holds nothing.
+// All locks being record locks of one kind, they never interact with each
+// other in unexpected ways, as flock and record locks do on NFS.
+
+// fOFDSetLkW is Linux's F_OFD_SETLKW (fcntl.h), which package syscall does not
+// name: wait for an open file description lock.
+const fOFDSetLkW = 38
+
+// Lock takes the records' lock: shared (several ADDs and DELs at once) or
+// exclusive (GC). The returned function releases it.
 func (s Store) Lock(exclusive bool) (func(), error) {
+	how := int16(syscall.F_RDLCK)
+	if exclusive {
+		how = syscall.F_WRLCK
+	}
+	return s.lockByte(0, how)
+}
+
+// LockSandbox takes the lock of one sandbox, exclusively; the returned function
+// releases it. Its commands take it before the records' lock.
+func (s Store) LockSandbox(containerID string) (func(), error) {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(containerID))
+	return s.lockByte(1+int64(h.Sum64()>>2), syscall.F_WRLCK)
+}
+
+// lockByte waits for a lock of the kind given on one byte of the lock file.
+func (s Store) lockByte(offset int64, how int16) (func(), error) {
 	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("record folder: %w", err)
 	}
@@ -21,12 +60,9 @@ func (s Store) Lock(exclusive bool) (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("record lock: %w", err)
 	}
-	how := syscall.LOCK_SH
-	if exclusive {
-		how = syscall.LOCK_EX
-	}
+	lk := syscall.Flock_t{Type: how, Whence: io.SeekStart, Start: offset, Len: 1}
 	for {
-		err = syscall.Flock(int(f.Fd()), how)
+		err = syscall.FcntlFlock(f.Fd(), fOFDSetLkW, &lk)
 		if err != syscall.EINTR {
 			break
 		}
@@ -35,8 +71,6 @@ func (s Store) Lock(exclusive bool) (func(), error) {
 		f.Close()
 		return nil, fmt.Errorf("record lock: %w", err)
 	}
-	return func() {
-		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
-	}, nil
+	// Closing the file, its only descriptor, releases the lock.
+	return func() { f.Close() }, nil
 }
