@@ -48,6 +48,9 @@ const (
 	// DefaultKubeletCheckpoint is kubelet's device-plugin checkpoint file, read
 	// when the PodResources API is not available.
 	DefaultKubeletCheckpoint = "/var/lib/kubelet/device-plugins/kubelet_internal_checkpoint"
+	// DefaultMaxNetworksPerPod bounds the networks one pod's annotation may
+	// request: generous for real pods, which rarely have more than a handful.
+	DefaultMaxNetworksPerPod = 32
 )
 
 // Log levels the logLevel key accepts, from the most to the least verbose. They
@@ -151,6 +154,14 @@ type PluginConf struct {
 	DeviceInfoDir      string `json:"deviceInfoDir"`
 	PodResourcesSocket string `json:"podResourcesSocket"`
 	KubeletCheckpoint  string `json:"kubeletCheckpoint"`
+	// AllowPodDeviceID lets the deviceID of a pod's selection (upstream's
+	// extension) choose the device of a network whose NAD names no resource.
+	// Ours, off: upstream always honours it, which lets a namespace user point
+	// a host-device or SR-IOV network at a device kubelet never gave the pod.
+	AllowPodDeviceID bool `json:"allowPodDeviceID"`
+	// MaxNetworksPerPod bounds the networks one pod's annotation may request:
+	// each costs a NAD read and a delegate exec. Ours; upstream has no bound.
+	MaxNetworksPerPod int `json:"maxNetworksPerPod"`
 }
 
 // Attachment names one attachment the runtime considers valid.
@@ -218,6 +229,7 @@ func defaults() PluginConf {
 		DeviceInfoDir:             DefaultDeviceInfoDir,
 		PodResourcesSocket:        DefaultPodResourcesSocket,
 		KubeletCheckpoint:         DefaultKubeletCheckpoint,
+		MaxNetworksPerPod:         DefaultMaxNetworksPerPod,
 	}
 }
 

@@ -43,6 +43,7 @@ func TestParsePluginDefaults(t *testing.T) {
 		DeviceInfoDir:             "/var/run/k8s.cni.cncf.io/devinfo",
 		PodResourcesSocket:        "/var/lib/kubelet/pod-resources/kubelet.sock",
 		KubeletCheckpoint:         "/var/lib/kubelet/device-plugins/kubelet_internal_checkpoint",
+		MaxNetworksPerPod:         32,
 	}
 	got := mustParse(t, minimal)
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -90,6 +91,8 @@ const everyKey = `{
 		"kubeletCheckpoint": "/tmp/checkpoint",
 		"cni.dev/valid-attachments": [{"containerID": "c1", "ifname": "eth0"}],
 		"strictNetworkSelection": true,
+		"allowPodDeviceID": true,
+		"maxNetworksPerPod": 5,
 		"cniConf": "/ignored",
 		"somethingElse": {"x": [1, 2]}
 	}`
@@ -129,6 +132,8 @@ func TestParsePluginEveryKey(t *testing.T) {
 		KubeletCheckpoint:         "/tmp/checkpoint",
 		ValidAttachments:          []Attachment{{ContainerID: "c1", IfName: "eth0"}},
 		StrictNetworkSelection:    true,
+		AllowPodDeviceID:          true,
+		MaxNetworksPerPod:         5,
 	}
 	got := mustParse(t, everyKey)
 	if diff := cmp.Diff(want, got); diff != "" {

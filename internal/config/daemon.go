@@ -1,12 +1,13 @@
 package config
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -20,6 +21,11 @@ const (
 	DefaultRequestTimeout  = 3 * time.Minute
 	DefaultShutdownTimeout = 10 * time.Second
 	DefaultCacheSync       = time.Minute
+	// ConnectionsPerInFlight makes connectionLimit's default: this many socket
+	// connections per request maxInFlight allows, so that requests past the
+	// bound get their "try again later" at once while the connections beyond
+	// wait in the kernel's backlog instead of costing the daemon memory.
+	ConnectionsPerInFlight = 2
 	// AutoConfig makes the daemon generate the shim's configuration.
 	AutoConfig = "auto"
 )
@@ -33,13 +39,15 @@ type DaemonConf struct {
 	SocketDir string `json:"socketDir"`
 	// ChrootDir, when set, is the root delegates run in (a host's / mounted
 	// into the daemon's container).
-	ChrootDir       string `json:"chrootDir"`
-	LogFile         string `json:"logFile"`
-	LogLevel        string `json:"logLevel"`
-	LogToStderr     bool   `json:"logToStderr"`
-	MetricsPort     *int   `json:"metricsPort"`
-	EnablePprof     bool   `json:"enablePprof"`
-	ConnectionLimit *int   `json:"connectionLimit"`
+	ChrootDir   string `json:"chrootDir"`
+	LogFile     string `json:"logFile"`
+	LogLevel    string `json:"logLevel"`
+	LogToStderr bool   `json:"logToStderr"`
+	// LogOptions rotates LogFile, with the plugin configuration's defaults.
+	LogOptions      LogOptions `json:"logOptions"`
+	MetricsPort     *int       `json:"metricsPort"`
+	EnablePprof     bool       `json:"enablePprof"`
+	ConnectionLimit *int       `json:"connectionLimit"`
 	// PerNodeCertificate is accepted and validated; see the daemon's docs.
 	PerNodeCertificate *PerNodeCertificate `json:"perNodeCertificate"`
 
@@ -116,7 +124,8 @@ func daemonDefaults() DaemonConf {
 }
 
 // ParseDaemon decodes and validates daemon-config.json. Every error is a
-// *FieldError naming the key.
+// *FieldError naming the key. ConnectionLimit is never nil in its result: an
+// absent connectionLimit is ConnectionsPerInFlight × MaxInFlight.
 func ParseDaemon(data []byte) (*DaemonConf, error) {
 	c := daemonDefaults()
 	if err := decodeObject(data, &c); err != nil {
@@ -125,8 +134,15 @@ func ParseDaemon(data []byte) (*DaemonConf, error) {
 	if err := json.Unmarshal(data, &c.Raw); err != nil {
 		return nil, &FieldError{Doc: "daemon config", Value: shorten(string(data)), Allowed: "a JSON object"}
 	}
+	// Upstream's level names are case-insensitive, and "" is its default.
+	c.LogLevel = cmp.Or(strings.ToLower(c.LogLevel), LevelError)
 	if err := validateDaemon(&c); err != nil {
 		return nil, asDaemonError(err)
+	}
+	if c.ConnectionLimit == nil {
+		// Upstream leaves the connections unbounded; ours follow maxInFlight.
+		limit := ConnectionsPerInFlight * c.MaxInFlight
+		c.ConnectionLimit = &limit
 	}
 	return &c, nil
 }
@@ -162,8 +178,8 @@ func validateDaemon(c *DaemonConf) error {
 			return &FieldError{Field: key, Value: d.String(), Allowed: `a positive duration such as "10s"`}
 		}
 	}
-	if !slices.Contains(logLevels, c.LogLevel) {
-		return &FieldError{Field: "logLevel", Value: c.LogLevel, Allowed: "one of debug, verbose, error, panic"}
+	if err := validateLogging(&PluginConf{LogLevel: c.LogLevel, LogOptions: c.LogOptions}); err != nil {
+		return err
 	}
 	paths := map[string]string{"socketDir": c.SocketDir, "cniConfigDir": c.CNIConfigDir, "cniDir": c.CNIDir}
 	for key, p := range paths {
@@ -214,14 +230,29 @@ func (c *DaemonConf) Overlay(request []byte) ([]byte, error) {
 	if err := json.Unmarshal(request, &req); err != nil || req == nil {
 		return nil, &FieldError{Value: shorten(string(request)), Allowed: "a JSON object"}
 	}
-	over := maps.Clone(c.Raw)
-	for _, k := range daemonOnly {
-		delete(over, k)
+	// encoding/json matches keys without regard to case, so every rule here
+	// does too: a request spelling "confdir" must not outvote the daemon's
+	// "confDir", nor a daemon's "SocketDir" leak into the plugin config.
+	generated := c.MultusConfigFile == AutoConfig
+	for k, v := range c.Raw {
+		if slices.ContainsFunc(daemonOnly, func(d string) bool { return strings.EqualFold(d, k) }) ||
+			(generated && strings.EqualFold(k, "readinessindicatorfile")) {
+			continue
+		}
+		deleteFold(req, k)
+		req[k] = v
 	}
-	if c.MultusConfigFile == AutoConfig {
-		delete(over, "readinessindicatorfile")
-		delete(req, "readinessindicatorfile")
+	if generated {
+		deleteFold(req, "readinessindicatorfile")
 	}
-	maps.Copy(req, over)
 	return json.Marshal(req)
+}
+
+// deleteFold deletes every key of m equal to key without regard to case.
+func deleteFold(m map[string]json.RawMessage, key string) {
+	for k := range m {
+		if strings.EqualFold(k, key) {
+			delete(m, k)
+		}
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 const daemonMinimal = `{"cniVersion":"1.1.0","multusAutoconfigDir":"/host/etc/cni/net.d"}`
@@ -110,5 +112,75 @@ func TestParseDaemonCNIDir(t *testing.T) {
 	}
 	if p.CNIDir != c.CNIDir {
 		t.Errorf("request's cniDir after Overlay = %q, want the daemon's %q", p.CNIDir, c.CNIDir)
+	}
+}
+
+// TestParseDaemonLogging: the daemon reads upstream's logging keys, logOptions
+// included, with the plugin configuration's rules for them.
+func TestParseDaemonLogging(t *testing.T) {
+	tests := []struct {
+		name    string
+		keys    string
+		want    []any // logLevel, logFile, logToStderr, then logOptions resolved
+		wantErr string
+	}{
+		{"absent", ``, []any{"error", "", false, 5, 100, 5, true}, ""},
+		{"all set", `,"logLevel":"DEBUG","logFile":"/var/log/multus.log","logToStderr":true,
+			"logOptions":{"maxAge":1,"maxSize":2,"maxBackups":3,"compress":false}}`,
+			[]any{"debug", "/var/log/multus.log", true, 1, 2, 3, false}, ""},
+		{"some options", `,"logOptions":{"maxSize":7}}`, []any{"error", "", false, 5, 7, 5, true}, ""},
+		{"no limits", `,"logOptions":{"maxAge":0,"maxBackups":0}}`, []any{"error", "", false, 0, 100, 0, true}, ""},
+		{"maxSize 0", `,"logOptions":{"maxSize":0}}`, nil, `field "logOptions.maxSize": "0" is not allowed`},
+		{"negative maxAge", `,"logOptions":{"maxAge":-1}}`, nil, `field "logOptions.maxAge": "-1" is not allowed`},
+		{"not an object", `,"logOptions":5}`, nil, `field "logOptions"`},
+		{"unknown level", `,"logLevel":"loud"}`, nil, `field "logLevel": "loud" is not allowed`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			doc := strings.TrimSuffix(daemonMinimal, "}") + tt.keys
+			if tt.keys == "" {
+				doc = daemonMinimal
+			}
+			c, err := ParseDaemon([]byte(doc))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), "daemon config: "+tt.wantErr) {
+					t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			maxAge, maxSize, maxBackups, compress := c.LogOptions.Resolved()
+			got := []any{c.LogLevel, c.LogFile, c.LogToStderr, maxAge, maxSize, maxBackups, compress}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("logging keys (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestParseDaemonConnectionLimit: the socket's connections are bounded by
+// default, at ConnectionsPerInFlight per request maxInFlight allows (upstream
+// leaves them unbounded); a connectionLimit given wins.
+func TestParseDaemonConnectionLimit(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		keys string
+		want int
+	}{
+		{"default", ``, 2 * DefaultMaxInFlight},
+		{"follows maxInFlight", `,"maxInFlight":5`, 10},
+		{"given", `,"maxInFlight":5,"connectionLimit":3`, 3},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := ParseDaemon([]byte(strings.TrimSuffix(daemonMinimal, "}") + tt.keys + "}"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.ConnectionLimit == nil || *c.ConnectionLimit != tt.want {
+				t.Errorf("connectionLimit %v, want %d", c.ConnectionLimit, tt.want)
+			}
+		})
 	}
 }

@@ -78,6 +78,10 @@ func TestParsePluginValidationErrors(t *testing.T) {
 		{"apiTimeout zero", `{` + okDelegates + `,"apiTimeout":"0s"}`, `plugin config: field "apiTimeout": "0s" is not allowed; want a positive duration such as "10s"`},
 		{"apiRetryBudget negative", `{` + okDelegates + `,"apiRetryBudget":"-1s"}`, `plugin config: field "apiRetryBudget": "-1s" is not allowed; want a positive duration such as "10s"`},
 		{"readinessIndicatorTimeout zero", `{` + okDelegates + `,"readinessIndicatorTimeout":"0"}`, `plugin config: field "readinessIndicatorTimeout": "0s" is not allowed; want a positive duration such as "10s"`},
+		{"maxNetworksPerPod zero", `{` + okDelegates + `,"maxNetworksPerPod":0}`, `plugin config: field "maxNetworksPerPod": "0" is not allowed; want a positive integer`},
+		{"maxNetworksPerPod negative", `{` + okDelegates + `,"maxNetworksPerPod":-3}`, `plugin config: field "maxNetworksPerPod": "-3" is not allowed; want a positive integer`},
+		{"maxNetworksPerPod not a number", `{` + okDelegates + `,"maxNetworksPerPod":"many"}`, `plugin config: field "maxNetworksPerPod": "\"many\"" is not allowed; want an integer`},
+		{"allowPodDeviceID not a bool", `{` + okDelegates + `,"allowPodDeviceID":"yes"}`, `plugin config: field "allowPodDeviceID": "\"yes\"" is not allowed; want true or false`},
 	})
 }
 

@@ -43,6 +43,7 @@ func validate(c *PluginConf) error {
 		validatePaths,
 		validateLogging,
 		validateDurations,
+		validateLimits,
 	}
 	for _, check := range checks {
 		if err := check(c); err != nil {
@@ -178,6 +179,14 @@ func validateDurations(c *PluginConf) error {
 	}
 	if c.GCGracePeriod.Duration < 0 {
 		return &FieldError{Field: "gcGracePeriod", Value: c.GCGracePeriod.String(), Allowed: `a duration of at least "0s"`}
+	}
+	return nil
+}
+
+// validateLimits checks the bounds of what one pod may ask for.
+func validateLimits(c *PluginConf) error {
+	if c.MaxNetworksPerPod < 1 {
+		return &FieldError{Field: "maxNetworksPerPod", Value: strconv.Itoa(c.MaxNetworksPerPod), Allowed: "a positive integer"}
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/json"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -85,5 +86,59 @@ func TestAddDeviceInfo(t *testing.T) {
 	}
 	if _, ok := files.get(src); !ok {
 		t.Error("the device plugin's own file must stay")
+	}
+}
+
+// TestAddDeviceInfoUnreadable proves what happens when the attachment's
+// device-info file cannot be reported after ADD (here the chain left a file
+// that is not JSON; the node's adapter also refuses one over its size bound):
+// the attachment stays, network-status is written without that entry's
+// device-info, and a Warning event on the pod names the network and says why,
+// so the operator learns of it rather than a log line only.
+func TestAddDeviceInfoUnreadable(t *testing.T) {
+	dir := t.TempDir()
+	devDir := filepath.Join(dir, "devinfo")
+	conf := defaultConf(t, dir, `,"deviceInfoDir":`+quote(devDir))
+	kube := standardKube()
+	kube.nads["ns1/net-a"].Annotations = map[string]string{podnet.ResourceNameAnnotation: "intel.com/sriov"}
+	file := filepath.Join(devDir, "cni", "ns1-net-a-c1_net1")
+	del := &fakeDelegates{}
+	e := newEngine(kube, del, conf)
+	files := filesOf(e)
+	del.beforeAdd = func(_ podnet.Sandbox, a podnet.Attachment) {
+		if a.Network == "ns1/net-a" {
+			files.put(file, []byte("not a device-info map"))
+		}
+	}
+	e.Devices = &fakeDevices{ids: map[string][]string{"intel.com/sriov": {"0000:03:00.1"}}}
+	if _, err := e.Add(t.Context(), newRequest(t, request.Add, podArgs), conf); err != nil {
+		t.Fatalf("Add: %v", err)
+	}
+	if len(kube.patches) != 1 {
+		t.Fatalf("network-status patches: %d, want 1", len(kube.patches))
+	}
+	var entries []netstatus.Entry
+	if err := json.Unmarshal([]byte(kube.patches[0].Value), &entries); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, en := range entries {
+		names = append(names, en.Name)
+		if en.DeviceInfo != nil {
+			t.Errorf("entry %s has device-info %s, want none", en.Name, en.DeviceInfo)
+		}
+	}
+	if diff := cmp.Diff([]string{"cbr0", "ns1/net-a", "ns1/net-b"}, names); diff != "" {
+		t.Errorf("network-status entries (-want +got):\n%s", diff)
+	}
+	var warned bool
+	for _, ev := range kube.events {
+		if ev.Type == EventWarning && ev.Reason == ReasonStatusFailed &&
+			strings.Contains(ev.Message, "ns1/net-a") && strings.Contains(ev.Message, file) {
+			warned = true
+		}
+	}
+	if !warned {
+		t.Errorf("events %+v lack a Warning %s naming ns1/net-a and %s", kube.events, ReasonStatusFailed, file)
 	}
 }

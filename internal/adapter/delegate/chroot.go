@@ -9,12 +9,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/containernetworking/cni/pkg/invoke"
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/cni/pkg/version"
+
+	"github.com/polynet-cni/polynet/internal/config"
 )
 
 // ChrootExec runs plugins inside Root (a host's / mounted into the daemon's
@@ -26,8 +29,23 @@ type ChrootExec struct {
 	Root string
 }
 
-// FindInPath finds the plugin in the host's folders, as seen under Root.
+// FindInPath finds the plugin in the host's folders, as seen under Root. It
+// refuses what libcni's invoke.FindInPath refuses, which this replaces: no
+// name, no folders, and a name with a path separator, so that a "type" such as
+// "../../bin/evil" never reaches exec (CVE-2021-20206); and, as
+// config.ValidatePluginType, any name that is not a plain file name.
 func (c ChrootExec) FindInPath(plugin string, paths []string) (string, error) {
+	switch {
+	case plugin == "":
+		return "", errors.New("no plugin name provided")
+	case strings.ContainsRune(plugin, os.PathSeparator):
+		return "", fmt.Errorf("invalid plugin name: %s", plugin)
+	case len(paths) == 0:
+		return "", errors.New("no paths provided")
+	}
+	if err := config.ValidatePluginType(plugin); err != nil {
+		return "", fmt.Errorf("invalid plugin name: %w", err)
+	}
 	for _, dir := range paths {
 		p := filepath.Join(dir, plugin)
 		if info, err := os.Stat(filepath.Join(c.Root, p)); err == nil && info.Mode().IsRegular() {

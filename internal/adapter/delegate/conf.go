@@ -19,10 +19,10 @@ func List(conf []byte) (*libcni.NetworkConfigList, error) {
 		return nil, fmt.Errorf("delegate config is not a JSON object: %w", err)
 	}
 	if _, ok := probe["plugins"]; !ok {
-		wrapped, err := json.Marshal(map[string]json.RawMessage{
+		wrapped, err := json.Marshal(map[string]any{
 			"name":       probe["name"],
 			"cniVersion": probe["cniVersion"],
-			"plugins":    json.RawMessage("[" + string(conf) + "]"),
+			"plugins":    []json.RawMessage{conf},
 		})
 		if err != nil {
 			return nil, err

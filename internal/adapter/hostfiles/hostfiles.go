@@ -12,11 +12,28 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/polynet-cni/polynet/internal/atomicfile"
 )
+
+// MaxDeviceInfoBytes bounds a device-info file. The specification's device-info
+// maps (D-3.1) are a type, a version and a few short strings, well under a
+// kilobyte; a file past this bound is not one, and reading it whole would let
+// whoever writes it grow our memory and the pod's network-status annotation,
+// which the API server caps with the pod's other annotations, without limit.
+const MaxDeviceInfoBytes = 64 << 10
+
+// TooLargeError says a device-info file is over MaxDeviceInfoBytes.
+type TooLargeError struct {
+	File string
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("device-info file %s is over the %d bytes a device-info map may take", e.File, MaxDeviceInfoBytes)
+}
 
 // Files implements the engine's Files port on the node's file system.
 type Files struct{}
@@ -29,14 +46,17 @@ func (Files) Exists(path string) error {
 
 // CopyDeviceInfo copies the device plugin's file to the attachment's, creating the folder
 // (D-4.2.1 MUST). A missing source is not an error: a device plugin MAY write no
-// file (D-4.1), and the delegates may write the attachment's file themselves.
+// file (D-4.1), and the delegates may write the attachment's file themselves. A
+// source that is not JSON or is over MaxDeviceInfoBytes is an error, which fails
+// the attachment: the delegate reads the file, and must not be given a device
+// description that is not one.
 func (Files) CopyDeviceInfo(src, dst string) error {
-	data, err := os.ReadFile(src)
+	data, err := readBounded(src)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("device-info file: %w", err)
+		return err
 	}
 	if !json.Valid(data) {
 		return fmt.Errorf("device-info file %s is not JSON", src)
@@ -51,12 +71,13 @@ func (Files) CopyDeviceInfo(src, dst string) error {
 }
 
 // ReadDeviceInfo returns the attachment file's device-info map, compacted, or nil when the
-// file does not exist (D-6.1.1).
+// file does not exist (D-6.1.1). A file over MaxDeviceInfoBytes is an error
+// (*TooLargeError), read no further than the bound.
 func (Files) ReadDeviceInfo(path string) (json.RawMessage, error) {
 	if path == "" {
 		return nil, nil
 	}
-	data, err := os.ReadFile(path)
+	data, err := readBounded(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -79,4 +100,22 @@ func (Files) RemoveDeviceInfo(path string) error {
 		return err
 	}
 	return nil
+}
+
+// readBounded reads a device-info file, no more than MaxDeviceInfoBytes of it:
+// a larger file is a *TooLargeError.
+func readBounded(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("device-info file: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxDeviceInfoBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("device-info file %s: %w", path, err)
+	}
+	if len(data) > MaxDeviceInfoBytes {
+		return nil, &TooLargeError{File: path}
+	}
+	return data, nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -181,3 +182,82 @@ func TestRemove(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+// bigDeviceInfo is a JSON object of n bytes: a device-info map padded with a
+// long field.
+func bigDeviceInfo(n int) string {
+	head := `{"type":"pci","version":"1.1.0","pci":{"pci-address":"0000:03:00.1"},"pad":"`
+	tail := `"}`
+	return head + strings.Repeat("x", n-len(head)-len(tail)) + tail
+}
+
+// TestDeviceInfoCap proves that device-info files are read with a bound of 64
+// KiB, both the device plugin's file copied before ADD (D-4.2.1) and the
+// attachment's read into network-status after it (D-6.1.1): the spec's
+// device-info maps (D-3.1) are a handful of short strings, so a larger file is
+// not one, and reading it whole would let whoever writes it grow the daemon's
+// memory and the pod's annotation without limit. A file at the bound is
+// accepted; one byte more is an error naming the file and the bound, and the
+// copy leaves no attachment file.
+func TestDeviceInfoCap(t *testing.T) {
+	const limit = 64 << 10
+	for _, tt := range []struct {
+		name    string
+		size    int
+		wantErr bool
+	}{
+		{"at the bound", limit, false},
+		{"one byte over", limit + 1, true},
+		{"a megabyte", 1 << 20, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			src := podnet.DevicePluginInfoFile(dir, "intel.com/sriov", "0000:03:00.1")
+			dst := podnet.AttachmentInfoFile(dir, "ns1", "sriov", "c1", "net1")
+			for _, p := range []string{src, dst} {
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.WriteFile(src, []byte(bigDeviceInfo(tt.size)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			err := (Files{}).CopyDeviceInfo(src, dst)
+			checkCapError(t, "CopyDeviceInfo", err, tt.wantErr, src)
+			if _, statErr := os.Stat(dst); tt.wantErr && !errors.Is(statErr, os.ErrNotExist) {
+				t.Errorf("attachment file after a refused copy: %v, want none", statErr)
+			}
+
+			if err := os.WriteFile(dst, []byte(bigDeviceInfo(tt.size)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			got, err := (Files{}).ReadDeviceInfo(dst)
+			checkCapError(t, "ReadDeviceInfo", err, tt.wantErr, dst)
+			if tt.wantErr && got != nil {
+				t.Errorf("ReadDeviceInfo returned %d bytes with its error", len(got))
+			}
+			if !tt.wantErr && len(got) != tt.size {
+				t.Errorf("ReadDeviceInfo returned %d bytes, want %d", len(got), tt.size)
+			}
+		})
+	}
+}
+
+func checkCapError(t *testing.T, op string, err error, wantErr bool, file string) {
+	t.Helper()
+	if !wantErr {
+		if err != nil {
+			t.Errorf("%s: %v", op, err)
+		}
+		return
+	}
+	if err == nil {
+		t.Errorf("%s of an oversized file succeeded, want an error naming the file and the bound", op)
+		return
+	}
+	for _, want := range []string{file, "65536 bytes"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%s error %q does not name %s", op, err, want)
+		}
+	}
+}

@@ -88,8 +88,12 @@ type Input struct {
 	Confs ConfSource
 }
 
-// Resolve returns the attachments in the order they are made.
+// Resolve returns the attachments in the order they are made. A pod requesting
+// more networks than maxNetworksPerPod is refused before any NAD is read.
 func Resolve(ctx context.Context, in Input) ([]Planned, error) {
+	if err := checkNetworkCount(in); err != nil {
+		return nil, err
+	}
 	var planned []Planned
 	cluster, err := clusterNetworks(ctx, in)
 	if err != nil {

@@ -159,7 +159,7 @@ func TestResolveCapabilityArgs(t *testing.T) {
 			dir := t.TempDir()
 			in := Input{
 				Conf: testConf(t, dir, `,"runtimeConfig":{"mac":"c2:00:00:00:00:01","portMappings":[{"hostPort":1,"containerPort":1,"protocol":"tcp"}]}`+
-					`,"delegates":[{"cniVersion":"1.0.0","name":"cbr0","type":"bridge"}]`),
+					`,"delegates":[{"cniVersion":"1.0.0","name":"cbr0","type":"bridge"}],"allowPodDeviceID":true`),
 				Req:        addRequest(t, defaultArgs),
 				Pod:        testPod(),
 				NADs:       nads([3]string{"ns1", "net-a", tt.nadConfig}),

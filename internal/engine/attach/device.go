@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/polynet-cni/polynet/internal/cnicode"
 	"github.com/polynet-cni/polynet/internal/podnet"
 )
 
@@ -27,12 +28,34 @@ func (e *DeviceError) Error() string {
 	return fmt.Sprintf("network %q needs a device of resource %q: %s", e.Network, e.Resource, e.Reason)
 }
 
+// PodDeviceIDError says a pod's selection gave a deviceID for a network whose
+// NAD names no resource, and the operator has not allowed pods to choose
+// devices (allowPodDeviceID). Nothing ties such a device to the pod: kubelet
+// never allocated it, so honouring it would let a namespace user point a
+// host-device or SR-IOV network at any device of the node.
+type PodDeviceIDError struct {
+	Pod      podnet.PodRef
+	Network  string
+	DeviceID string
+}
+
+func (e *PodDeviceIDError) Error() string {
+	return fmt.Sprintf("pod %s asks for device %q on network %q, which names no device-plugin resource (%s): "+
+		"a device chosen by the pod is refused unless the plugin configuration sets \"allowPodDeviceID\": true",
+		e.Pod, e.DeviceID, e.Network, podnet.ResourceNameAnnotation)
+}
+
+// CNICode reports NetworkRefused: the pod may not use the network as asked.
+func (e *PodDeviceIDError) CNICode() uint { return cnicode.NetworkRefused }
+
 // assignDevices gives every attachment from a NAD annotated with
 // k8s.v1.cni.cncf.io/resourceName the next device kubelet allocated to the pod for
 // that resource, so several attachments of one resource each get their own, in the
 // sorted order of the device IDs; the cluster network too, when it is such a NAD
 // (upstream never gives it one: #501). A selection's deviceID (upstream's
-// extension) is used when the NAD names no resource. The device goes into the
+// extension) is ignored when the NAD names a resource, and used when it names
+// none only if the configuration sets allowPodDeviceID (upstream always uses
+// it); else it is refused (*PodDeviceIDError). The device goes into the
 // configuration as deviceID and pciBusID, where SR-IOV and host-device plugins
 // read it, and as the deviceID capability argument.
 func assignDevices(ctx context.Context, in Input, planned []Planned) error {
@@ -60,6 +83,9 @@ func assignDevices(ctx context.Context, in Input, planned []Planned) error {
 			deviceID = ids[next[resource]]
 			next[resource]++
 		case p.Selection != nil && p.Selection.DeviceID != "":
+			if !in.Conf.AllowPodDeviceID {
+				return &PodDeviceIDError{Pod: in.Req.Pod, Network: p.Network, DeviceID: p.Selection.DeviceID}
+			}
 			deviceID = p.Selection.DeviceID
 		}
 		if deviceID == "" {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -161,8 +162,9 @@ func TestResolveDevices(t *testing.T) {
 			wantCalls: 1,
 		},
 		{
-			name: "selection deviceID for a NAD without resource, requested interface in the file name",
-			sel:  `[{"name":"plain","interface":"vf0","deviceID":"0000:05:00.0"}]`,
+			name:  "selection deviceID for a NAD without resource (allowed), requested interface in the file name",
+			extra: `,"delegates":[{"name":"cbr0","type":"bridge"}],"allowPodDeviceID":true`,
+			sel:   `[{"name":"plain","interface":"vf0","deviceID":"0000:05:00.0"}]`,
 			want: []deviceSummary{
 				cluster,
 				{
@@ -384,4 +386,72 @@ func TestResolveDeviceErrors(t *testing.T) {
 func quoteJSON(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// TestResolvePodDeviceID proves that a deviceID the pod's annotation gives is
+// refused for a NAD that names no resource unless the operator set
+// allowPodDeviceID: a namespace user must not point a host-device or SR-IOV
+// network at a device kubelet never allocated to the pod. The refusal (code
+// NetworkRefused) names the pod, the network and the key, and nothing reaches
+// the configuration. With the key set the device is injected as upstream does;
+// a deviceID for a NAD with a resource is still accepted, and the allocated
+// device used.
+func TestResolvePodDeviceID(t *testing.T) {
+	tests := []struct {
+		name       string
+		extra      string
+		sel        string
+		wantErr    bool
+		wantDevice string
+	}{
+		{name: "refused by default", sel: `[{"name":"plain","deviceID":"0000:05:00.0"}]`, wantErr: true},
+		{name: "refused when explicitly off", extra: `,"allowPodDeviceID":false`, sel: `[{"name":"plain","deviceID":"0000:05:00.0"}]`, wantErr: true},
+		{name: "accepted when the operator opts in", extra: `,"allowPodDeviceID":true`, sel: `[{"name":"plain","deviceID":"0000:05:00.0"}]`, wantDevice: "0000:05:00.0"},
+		{name: "a NAD with a resource takes the allocated device", sel: `[{"name":"sriov-c","deviceID":"0000:05:00.0"}]`, wantDevice: vf1},
+		{name: "no deviceID, nothing to refuse", sel: `[{"name":"plain"}]`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			conf := testConf(t, t.TempDir(), `,"delegates":[{"name":"cbr0","type":"bridge"}]`+tt.extra)
+			devs := &fakeDevices{ids: map[string][]string{sriovResource: {vf1, vf2}}}
+			in := Input{Conf: conf, Req: addRequest(t, defaultArgs), Pod: testPod(), NADs: deviceNADs(),
+				Selections: parseSel(t, tt.sel), Devices: devs}
+			planned, err := Resolve(t.Context(), in)
+			if tt.wantErr {
+				if err == nil {
+					t.Fatalf("Resolve accepted the pod's deviceID: %s got device %q", planned[1].Network, planned[1].DeviceID)
+				}
+				var pe *PodDeviceIDError
+				if !errors.As(err, &pe) || pe.Network != "ns1/plain" || pe.DeviceID != "0000:05:00.0" || pe.Pod != testPod().Ref() {
+					t.Errorf("Resolve error = %#v, want a *PodDeviceIDError for ns1/plain, 0000:05:00.0 and the pod", err)
+				}
+				var coder cnicode.Coder
+				if !errors.As(err, &coder) || coder.CNICode() != cnicode.NetworkRefused {
+					t.Errorf("CNI code of %v = %v, want %d", err, coder, cnicode.NetworkRefused)
+				}
+				if len(devs.calls) != 0 {
+					t.Errorf("device source asked %d times before the refusal", len(devs.calls))
+				}
+				for _, want := range []string{"ns1/pod-1", `"ns1/plain"`, "0000:05:00.0", `"allowPodDeviceID": true`} {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("error %q does not name %s", err, want)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Resolve: %v", err)
+			}
+			if got := planned[1].DeviceID; got != tt.wantDevice {
+				t.Errorf("device %q, want %q", got, tt.wantDevice)
+			}
+			wantPlugin := []string{""}
+			if tt.wantDevice != "" {
+				wantPlugin = []string{tt.wantDevice + "/" + tt.wantDevice}
+			}
+			if diff := cmp.Diff(wantPlugin, pluginDevices(t, planned[1].Config)); diff != "" {
+				t.Errorf("deviceID/pciBusID in the configuration (-want +got):\n%s", diff)
+			}
+		})
+	}
 }

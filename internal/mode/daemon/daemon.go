@@ -54,6 +54,11 @@ func Run(ctx context.Context, conf *config.DaemonConf, opts Options) error {
 	if conf.PerNodeCertificate != nil && conf.PerNodeCertificate.Enabled {
 		return errors.New("daemon config: perNodeCertificate is accepted but not implemented yet; use in-cluster credentials or kubeconfig")
 	}
+	// Before the caches, which take a while and load the API server: a second
+	// daemon on the same socket fails at once, and leaves the first serving.
+	if err := socketapi.CheckSocketDir(conf.SocketDir); err != nil {
+		return err
+	}
 	if opts.NodeName == "" {
 		log.Warn("MULTUS_NODE_NAME is not set: caching the pods of every node")
 	}
@@ -124,6 +129,15 @@ func serve(ctx context.Context, conf *config.DaemonConf, log *slog.Logger, reg *
 }
 
 // startMetrics serves /metrics (and pprof when enabled) on metricsPort.
+//
+// With metricsAddress unset the listener takes every address, as upstream's
+// does, so that Prometheus can scrape the node; pprof, which hands out the
+// process's command line, heap and goroutine stacks and runs CPU profiles on
+// demand, then answers only connections made to a loopback address: the
+// port cannot be bound twice (0.0.0.0 and 127.0.0.1) on Linux, so the check
+// is on the connection's local address, which only the node itself (or a
+// port-forward into the daemon's network namespace) can reach as loopback.
+// An address the operator sets carries both, as configured.
 func startMetrics(g *errgroup.Group, conf *config.DaemonConf, reg *prometheus.Registry) (*http.Server, error) {
 	if conf.MetricsPort == nil {
 		return nil, nil
@@ -131,11 +145,15 @@ func startMetrics(g *errgroup.Group, conf *config.DaemonConf, reg *prometheus.Re
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	if conf.EnablePprof {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		guard := func(h http.HandlerFunc) http.HandlerFunc { return h }
+		if conf.MetricsAddress == "" {
+			guard = loopbackOnly
+		}
+		mux.HandleFunc("/debug/pprof/", guard(pprof.Index))
+		mux.HandleFunc("/debug/pprof/cmdline", guard(pprof.Cmdline))
+		mux.HandleFunc("/debug/pprof/profile", guard(pprof.Profile))
+		mux.HandleFunc("/debug/pprof/symbol", guard(pprof.Symbol))
+		mux.HandleFunc("/debug/pprof/trace", guard(pprof.Trace))
 	}
 	addr := net.JoinHostPort(conf.MetricsAddress, strconv.Itoa(*conf.MetricsPort))
 	l, err := net.Listen("tcp", addr)
@@ -150,6 +168,19 @@ func startMetrics(g *errgroup.Group, conf *config.DaemonConf, reg *prometheus.Re
 		return nil
 	})
 	return s, nil
+}
+
+// loopbackOnly serves h to connections made to a loopback address, and 404 to
+// the others, as if h were not there.
+func loopbackOnly(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+		if tcp, ok := local.(*net.TCPAddr); !ok || !tcp.IP.IsLoopback() {
+			http.NotFound(w, r)
+			return
+		}
+		h(w, r)
+	}
 }
 
 // restConfig is the daemon's client configuration: a kubeconfig when the daemon

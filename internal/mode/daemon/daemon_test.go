@@ -373,3 +373,45 @@ func TestRecordCount(t *testing.T) {
 		t.Errorf("%v records, want 2", got)
 	}
 }
+
+// TestPprofLoopbackByDefault: with metricsAddress unset, /metrics answers on
+// every address of the host, as upstream's does, but pprof, which gives away
+// memory contents and can run CPU profiles on demand, answers on loopback only;
+// an address the operator sets carries both.
+func TestPprofLoopbackByDefault(t *testing.T) {
+	other := hostAddress()
+	if other == "" {
+		t.Skip("no address besides loopback to try")
+	}
+	tests := []struct {
+		name         string
+		address      string
+		wantOnOther  int
+		wantLoopback int
+	}{
+		{"metricsAddress unset", "", http.StatusNotFound, http.StatusOK},
+		{"metricsAddress set", other, http.StatusOK, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			port := freePort(t)
+			conf := &config.DaemonConf{MetricsAddress: tt.address, MetricsPort: &port, EnablePprof: true}
+			if _, err := startMetricsFor(t, conf); err != nil {
+				t.Fatal(err)
+			}
+			onOther := "http://" + net.JoinHostPort(other, strconv.Itoa(port))
+			onLoopback := "http://127.0.0.1:" + strconv.Itoa(port)
+			if got := status(onOther + "/metrics"); got != http.StatusOK {
+				t.Errorf("/metrics on %s: %d, want 200", other, got)
+			}
+			for _, path := range []string{"/debug/pprof/", "/debug/pprof/cmdline", "/debug/pprof/symbol"} {
+				if got := status(onOther + path); got != tt.wantOnOther {
+					t.Errorf("%s on %s: %d, want %d", path, other, got, tt.wantOnOther)
+				}
+				if got := status(onLoopback + path); got != tt.wantLoopback {
+					t.Errorf("%s on 127.0.0.1: %d, want %d", path, got, tt.wantLoopback)
+				}
+			}
+		})
+	}
+}

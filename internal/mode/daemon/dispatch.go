@@ -14,6 +14,7 @@ import (
 	"github.com/polynet-cni/polynet/internal/cniconf"
 	"github.com/polynet-cni/polynet/internal/config"
 	"github.com/polynet-cni/polynet/internal/engine"
+	"github.com/polynet-cni/polynet/internal/engine/attach"
 	"github.com/polynet-cni/polynet/internal/metrics"
 	"github.com/polynet-cni/polynet/internal/mode/nodeengine"
 	"github.com/polynet-cni/polynet/internal/mode/socketapi"
@@ -48,11 +49,21 @@ func (d *dispatcher) prepare(r *socketapi.Request) (*request.Request, *config.Pl
 	if err != nil {
 		return nil, nil, err
 	}
+	// A generated configuration leaves the indicator out (the daemon watches
+	// it and withdraws the configuration when it goes), but STATUS is how the
+	// runtime asks whether the node's networks are ready: it checks the
+	// daemon's indicator whatever the configuration says.
+	if req.Command == request.Status && conf.ReadinessIndicatorFile == "" {
+		conf.ReadinessIndicatorFile = d.conf.ReadinessIndicatorFile
+	}
 	return req, conf, nil
 }
 
+// engine assembles the engine of one request. A rollback or a DEL's teardown
+// outlives its request when the shim goes away (the runtime's timeout killed
+// it), which ends the request's context; it is bounded as a request is.
 func (d *dispatcher) engine(conf *config.PluginConf, req *request.Request) *engine.Engine {
-	return nodeengine.New(conf, req, nodeengine.Options{
+	eng := nodeengine.New(conf, req, nodeengine.Options{
 		Kube: d.kube,
 		Exec: d.exec,
 		Instrument: func(r *delegate.Runner) engine.Delegates {
@@ -60,6 +71,8 @@ func (d *dispatcher) engine(conf *config.PluginConf, req *request.Request) *engi
 		},
 		Log: d.log,
 	})
+	eng.CleanupTimeout = d.conf.RequestTimeout.Duration
+	return eng
 }
 
 // CNI runs a command for the shim. Commands on one sandbox are serialised (R-7.3:
@@ -88,7 +101,17 @@ func (d *dispatcher) Delegate(ctx context.Context, r *socketapi.Request) (json.R
 	if cniVersion == "" {
 		cniVersion = "1.0.0"
 	}
-	base, err := d.conf.Overlay([]byte(fmt.Sprintf(`{"cniVersion":%q,"name":"multus-delegate","type":"multus-shim","delegates":[%s]}`, cniVersion, r.Config)))
+	// Built with encoding/json: the configuration is one element of delegates,
+	// and a configuration that is not one JSON value is refused here rather
+	// than pasted into the plugin configuration's text.
+	plugin, err := json.Marshal(map[string]any{
+		"cniVersion": cniVersion, "name": "multus-delegate", "type": "multus-shim",
+		"delegates": []json.RawMessage{r.Config},
+	})
+	if err != nil {
+		return nil, &attach.ConfigError{Network: "delegate", Source: "the request", Err: fmt.Errorf("not one JSON value: %w", err)}
+	}
+	base, err := d.conf.Overlay(plugin)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"path/filepath"
 	"runtime"
@@ -79,6 +80,32 @@ func TestPrepare(t *testing.T) {
 		true, []string{"shared", "common"}, "debug", 3 * time.Second}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("plugin configuration [cniVersion name type clusterNetwork kubeconfig cniDir confDir namespaceIsolation globalNamespaces logLevel apiTimeout] (-want +got):\n%s", diff)
+	}
+}
+
+// TestPrepareStatusReadiness: with a generated configuration the indicator is
+// kept out of the plugin configuration, yet STATUS checks the daemon's
+// indicator; other commands do not get it laid in.
+func TestPrepareStatusReadiness(t *testing.T) {
+	d := &dispatcher{conf: parseDaemon(t, `{"cniVersion":"1.1.0","multusConfigFile":"auto","multusAutoconfigDir":"/host/etc/cni/net.d","readinessindicatorfile":"/run/ready/indicator"}`)}
+	shim := []byte(`{"cniVersion":"1.1.0","name":"multus-cni-network","type":"multus-shim","clusterNetwork":"n"}`)
+	tests := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"CNI_COMMAND": "STATUS"}, "/run/ready/indicator"},
+		{map[string]string{"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "c1", "CNI_NETNS": "/var/run/netns/x", "CNI_IFNAME": "eth0"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.env["CNI_COMMAND"], func(t *testing.T) {
+			_, conf, err := d.prepare(&socketapi.Request{Env: tt.env, Config: shim})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if conf.ReadinessIndicatorFile != tt.want {
+				t.Errorf("readinessindicatorfile %q, want %q", conf.ReadinessIndicatorFile, tt.want)
+			}
+		})
 	}
 }
 
@@ -490,5 +517,71 @@ func TestSelectionOf(t *testing.T) {
 				t.Errorf("selection (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// goneExec plays delegates for a request whose shim goes away: ADD waits for
+// the request's context to end, as a delegate killed with it; each DEL records
+// whether its context was live and how long it had left.
+type goneExec struct {
+	mu     sync.Mutex
+	addRun chan struct{}
+	dels   []string
+}
+
+func (g *goneExec) ExecPlugin(ctx context.Context, _ string, _ []byte, environ []string) ([]byte, error) {
+	if envValue(environ, "CNI_COMMAND") == "ADD" {
+		close(g.addRun)
+		<-ctx.Done()
+		return nil, fmt.Errorf("signal: killed: %w", ctx.Err())
+	}
+	state := "live"
+	if ctx.Err() != nil {
+		state = ctx.Err().Error()
+	}
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) > 30*time.Second {
+		state += ", bounded by the request timeout"
+	}
+	g.mu.Lock()
+	g.dels = append(g.dels, state)
+	g.mu.Unlock()
+	return nil, ctx.Err()
+}
+
+func (*goneExec) FindInPath(plugin string, _ []string) (string, error) {
+	return "/fake/" + plugin, nil
+}
+
+func (*goneExec) Decode(data []byte) (version.PluginInfo, error) {
+	return (&version.PluginDecoder{}).Decode(data)
+}
+
+// TestDispatcherRollbackOutlivesRequest: the shim goes away mid-ADD (the
+// request's context ends, as the HTTP server ends it when the connection
+// closes); the rollback still DELs the attachment on a live context, bounded
+// by the daemon's requestTimeout, and the record, on disk, goes with it.
+func TestDispatcherRollbackOutlivesRequest(t *testing.T) {
+	cniDir := filepath.Join(t.TempDir(), "cni")
+	g := &goneExec{addRun: make(chan struct{})}
+	d := &dispatcher{
+		conf: parseDaemon(t, fmt.Sprintf(`{"multusConfigFile":"/etc/cni/net.d/00-multus.conf","cniDir":%q,"requestTimeout":"2m"}`, cniDir)),
+		exec: g, log: discardLog(),
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { _, err := d.CNI(ctx, cniRequest("ADD", "dddd")); done <- err }()
+	<-g.addRun
+	cancel()
+	err := <-done
+	if err == nil || strings.Contains(err.Error(), "rolling back") {
+		t.Errorf("ADD error %v, want the killed delegate's, with a clean rollback", err)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if diff := cmp.Diff([]string{"live, bounded by the request timeout"}, g.dels); diff != "" {
+		t.Errorf("rollback DELs (-want +got):\n%s", diff)
+	}
+	if _, err := store.New(cniDir).Load("dddd"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("record after the rollback: %v, want none", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/containernetworking/cni/pkg/types"
@@ -46,11 +47,21 @@ type Options struct {
 type Observer interface {
 	// ObserveRequest records one finished request: endpoint, CNI command (one of
 	// ADD, DEL, CHECK, STATUS, GC, or "other", which includes bodies that could
-	// not be read), result (success, error, rejected) and its duration.
+	// not be read and requests rejected, whose bodies are never read), result
+	// (success, error, rejected) and its duration.
 	ObserveRequest(endpoint, command, result string, d time.Duration)
 	// AddInFlight moves the count of requests being processed.
 	AddInFlight(delta float64)
 }
+
+// staleProbeTimeout bounds the connection attempt that tells a live socket
+// from a stale one.
+const staleProbeTimeout = time.Second
+
+// bodyReadTimeout bounds reading a request's body, as the server's
+// ReadHeaderTimeout bounds its headers. A body is at most MaxRequestBytes
+// over a local socket: it takes milliseconds.
+const bodyReadTimeout = 10 * time.Second
 
 // Server serves the socket.
 type Server struct {
@@ -61,11 +72,13 @@ type Server struct {
 	stopping atomic.Bool
 	http     *http.Server
 	listener net.Listener
+	// bodyTimeout is bodyReadTimeout; tests shorten it.
+	bodyTimeout time.Duration
 }
 
 // New builds a server; Listen and Serve start it.
 func New(d Dispatcher, o Options) *Server {
-	s := &Server{opts: o, dispatch: d, slots: make(chan struct{}, o.MaxInFlight)}
+	s := &Server{opts: o, dispatch: d, slots: make(chan struct{}, o.MaxInFlight), bodyTimeout: bodyReadTimeout}
 	mux := http.NewServeMux()
 	mux.HandleFunc(PathCNI, s.handle(PathCNI, d.CNI))
 	mux.HandleFunc(PathDelegate, s.handle(PathDelegate, d.Delegate))
@@ -77,7 +90,8 @@ func New(d Dispatcher, o Options) *Server {
 }
 
 // Listen prepares the socket: the folder is made (0700), a stale socket left by
-// a killed daemon is removed, and the new one is only for root (0600).
+// a killed daemon is removed, and the new one is only for root (0600). A socket
+// another daemon serves is refused, never replaced.
 func (s *Server) Listen() error {
 	dir := s.opts.SocketDir
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -105,24 +119,56 @@ func (s *Server) Listen() error {
 	return nil
 }
 
-// removeStaleSocket removes the socket a killed daemon left at path. Anything
-// else there, a file or a folder, is refused rather than deleted: the path is
-// configuration, and a mistake in it must not cost someone's file.
+// removeStaleSocket removes the socket a killed daemon left at path: one that
+// refuses connections. A socket that accepts them, or answers in any other
+// way, belongs to a daemon still running, and is refused: unlinking it would
+// cut that daemon off from every shim while it runs on. (A daemon starting
+// between this check and the bind is not caught; the check is for a second
+// DaemonSet or a manual start, not a lock.) Anything else there, a file or a
+// folder, is refused rather than deleted: the path is configuration, and a
+// mistake in it must not cost someone's file.
 func removeStaleSocket(path string) error {
-	info, err := os.Lstat(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("the old socket: %w", err)
-	}
-	if info.Mode().Type() != os.ModeSocket {
-		return fmt.Errorf("%s is a %v, not a socket; remove it or choose another socket folder", path, info.Mode().Type())
+	stale, err := checkSocket(path)
+	if err != nil || !stale {
+		return err
 	}
 	if err := os.Remove(path); err != nil {
 		return fmt.Errorf("removing the old socket: %w", err)
 	}
 	return nil
+}
+
+// CheckSocketDir returns the error Listen would return for what is at the
+// socket's path in dir (another daemon's live socket, or something that is no
+// socket), or nil; it changes nothing. The daemon calls it before the slow part
+// of its start-up, so that a second daemon fails at once.
+func CheckSocketDir(dir string) error {
+	_, err := checkSocket(SocketPath(dir))
+	return err
+}
+
+// checkSocket reports whether path holds a stale socket, one nothing accepts
+// connections on; an error when it holds a live socket or something else.
+func checkSocket(path string) (stale bool, err error) {
+	info, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("the old socket: %w", err)
+	}
+	if info.Mode().Type() != os.ModeSocket {
+		return false, fmt.Errorf("%s is a %v, not a socket; remove it or choose another socket folder", path, info.Mode().Type())
+	}
+	conn, err := net.DialTimeout("unix", path, staleProbeTimeout)
+	if err == nil {
+		conn.Close()
+		return false, fmt.Errorf("%s is served by another multus-daemon, which accepts connections on it; stop that daemon or choose another socketDir", path)
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		return false, fmt.Errorf("%s may be served by another multus-daemon (%w); not removing it", path, err)
+	}
+	return true, nil
 }
 
 // Serve serves until Shutdown.
@@ -160,17 +206,12 @@ func (s *Server) handle(endpoint string, run func(context.Context, *Request) (js
 			writeError(w, http.StatusMethodNotAllowed, types.NewError(cnicode.InvalidEnvironment, "use POST", ""))
 			return
 		}
-		req, cerr := decodeRequest(http.MaxBytesReader(w, r.Body, s.opts.MaxRequestBytes))
-		if cerr != nil {
-			s.observe(endpoint, "", "error", start)
-			writeError(w, http.StatusBadRequest, cerr)
-			return
-		}
-		command := req.Env["CNI_COMMAND"]
+		// The slot is taken before the body is read: past the bound a request
+		// costs no memory for its body, and gets its answer at once.
 		select {
 		case s.slots <- struct{}{}:
 		default:
-			s.observe(endpoint, command, "rejected", start)
+			s.observe(endpoint, "", "rejected", start)
 			writeError(w, http.StatusTooManyRequests, types.NewError(cnicode.TryAgainLater,
 				fmt.Sprintf("multus-daemon is at its limit of %d requests in flight; try again later", cap(s.slots)), ""))
 			return
@@ -178,6 +219,21 @@ func (s *Server) handle(endpoint string, run func(context.Context, *Request) (js
 		defer func() { <-s.slots }()
 		s.gauge(1)
 		defer s.gauge(-1)
+		// A slot is held while the body arrives, so the body gets a deadline
+		// of its own; a writer of a slow body cannot keep the slot. The
+		// deadline is lifted once the body is read: net/http keeps reading the
+		// connection to notice a client going away, and a deadline passing
+		// there would cancel the request.
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(time.Now().Add(s.bodyTimeout))
+		req, cerr := decodeRequest(http.MaxBytesReader(w, r.Body, s.opts.MaxRequestBytes))
+		_ = rc.SetReadDeadline(time.Time{})
+		if cerr != nil {
+			s.observe(endpoint, "", "error", start)
+			writeError(w, http.StatusBadRequest, cerr)
+			return
+		}
+		command := req.Env["CNI_COMMAND"]
 		ctx, cancel := context.WithTimeout(r.Context(), s.opts.RequestTimeout)
 		defer cancel()
 		result, err := run(ctx, req)

@@ -1,16 +1,20 @@
 package socketapi
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -310,4 +314,148 @@ func TestObserver(t *testing.T) {
 	if obs.peak != 1 {
 		t.Errorf("in-flight peak %v, want 1", obs.peak)
 	}
+}
+
+// watchedBody is a request body that records whether anything read it.
+type watchedBody struct {
+	r    io.Reader
+	read atomic.Bool
+}
+
+func (b *watchedBody) Read(p []byte) (int, error) {
+	b.read.Store(true)
+	return b.r.Read(p)
+}
+
+func (b *watchedBody) Close() error { return nil }
+
+// TestInFlightBoundBeforeBody: with maxInFlight 1 and one request in flight, a
+// second request is answered with CNI code 11 at once and its body is never
+// read, so a burst past the bound costs no memory for bodies (Multus #1346).
+func TestInFlightBoundBeforeBody(t *testing.T) {
+	b := &blocking{started: make(chan struct{}, 1), release: make(chan struct{})}
+	s, c := start(t, b, Options{MaxInFlight: 1})
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Do(context.Background(), PathCNI, &Request{Env: map[string]string{"CNI_COMMAND": "ADD"}, Config: []byte("{}")})
+		done <- err
+	}()
+	<-b.started
+	for _, path := range []string{PathCNI, PathDelegate} {
+		body := &watchedBody{r: strings.NewReader(`{"env":{"CNI_COMMAND":"ADD"},"config":"e30="}`)}
+		req := httptest.NewRequest(http.MethodPost, path, body)
+		rec := httptest.NewRecorder()
+		s.http.Handler.ServeHTTP(rec, req)
+		if body.read.Load() {
+			t.Errorf("%s: the server read the body of a request over the in-flight bound", path)
+		}
+		var ce types.Error
+		if err := json.Unmarshal(rec.Body.Bytes(), &ce); err != nil || ce.Code != cnicode.TryAgainLater || rec.Code != http.StatusTooManyRequests {
+			t.Errorf("%s: status %d, body %s; want 429 and CNI code 11", path, rec.Code, rec.Body)
+		}
+	}
+	close(b.release)
+	if err := <-done; err != nil {
+		t.Errorf("the request in flight: %v", err)
+	}
+}
+
+// TestListenRefusesLiveSocket: a second server listening on the folder of a
+// live one refuses to start, naming the socket, and leaves the first serving;
+// only a socket nothing answers on is replaced (TestListen).
+func TestListenRefusesLiveSocket(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	opts := Options{SocketDir: dir, MaxInFlight: 1, MaxRequestBytes: 1 << 10, RequestTimeout: time.Second}
+	first := New(&recorder{}, opts)
+	if err := first.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = first.Serve() }()
+	t.Cleanup(func() { _ = first.Shutdown(context.Background()) })
+	first.SetReady(true)
+
+	second := New(&recorder{}, opts)
+	err := second.Listen()
+	if second.listener != nil {
+		t.Cleanup(func() { second.listener.Close() })
+	}
+	if err == nil || !strings.Contains(err.Error(), SocketPath(dir)) || !strings.Contains(err.Error(), "another") {
+		t.Errorf("second Listen: %v, want an error naming %s and saying another daemon serves it", err, SocketPath(dir))
+	}
+	c := Client{Socket: SocketPath(dir), ConnectTimeout: time.Second, RequestTimeout: 5 * time.Second}
+	if code, err := c.Get(context.Background(), PathReadyz); err != nil || code != http.StatusOK {
+		t.Errorf("the first server after the second's start: /readyz %d %v, want 200 (still serving its socket)", code, err)
+	}
+}
+
+// startWithBodyTimeout serves like start, with the body deadline shortened.
+func startWithBodyTimeout(t *testing.T, d Dispatcher, o Options, body time.Duration) Client {
+	t.Helper()
+	o.SocketDir = filepath.Join(t.TempDir(), "run")
+	o.MaxRequestBytes, o.RequestTimeout = 1<<20, 10*time.Second
+	s := New(d, o)
+	s.bodyTimeout = body
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = s.Serve() }()
+	t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
+	return Client{Socket: SocketPath(o.SocketDir), ConnectTimeout: time.Second, RequestTimeout: 10 * time.Second}
+}
+
+// outlasting is a dispatcher whose requests take a while, failing if their
+// context ends first.
+type outlasting struct{ d time.Duration }
+
+func (o outlasting) CNI(ctx context.Context, _ *Request) (json.RawMessage, error) {
+	select {
+	case <-time.After(o.d):
+		return json.RawMessage(`{"cniVersion":"1.0.0"}`), nil
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+}
+
+func (o outlasting) Delegate(ctx context.Context, r *Request) (json.RawMessage, error) {
+	return o.CNI(ctx, r)
+}
+
+// TestBodyDeadline: the deadline on reading a body holds for the body only. A
+// request that runs past it is not cut short (net/http keeps reading the
+// connection, and a deadline passing there would cancel the request), and a
+// client that stalls in its body loses its slot at the deadline, with CNI
+// code 6, so the next request is served.
+func TestBodyDeadline(t *testing.T) {
+	const deadline = 100 * time.Millisecond
+	t.Run("a long request outlives the body deadline", func(t *testing.T) {
+		c := startWithBodyTimeout(t, outlasting{d: 10 * deadline}, Options{MaxInFlight: 1}, deadline)
+		if _, err := c.Do(context.Background(), PathCNI, &Request{Env: map[string]string{"CNI_COMMAND": "ADD"}, Config: []byte("{}")}); err != nil {
+			t.Errorf("a request running past the body deadline: %v", err)
+		}
+	})
+	t.Run("a stalled body loses the slot", func(t *testing.T) {
+		c := startWithBodyTimeout(t, outlasting{}, Options{MaxInFlight: 1}, deadline)
+		conn, err := net.Dial("unix", c.Socket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := io.WriteString(conn, "POST /cni HTTP/1.1\r\nHost: multus\r\nContent-Length: 100\r\n\r\n{\"env\":"); err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("no answer to the stalled request: %v", err)
+		}
+		var ce types.Error
+		_ = json.NewDecoder(resp.Body).Decode(&ce)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || ce.Code != cnicode.DecodingFailure {
+			t.Errorf("stalled request: %s, code %d; want 400 and CNI code %d", resp.Status, ce.Code, cnicode.DecodingFailure)
+		}
+		if _, err := c.Do(context.Background(), PathCNI, &Request{Env: map[string]string{"CNI_COMMAND": "ADD"}, Config: []byte("{}")}); err != nil {
+			t.Errorf("the request after the stalled one: %v", err)
+		}
+	})
 }
