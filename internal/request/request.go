@@ -6,9 +6,13 @@
 package request
 
 import (
+	"unicode/utf8"
+
 	"fmt"
 	"path/filepath"
 	"strings"
+
+	"github.com/containernetworking/cni/pkg/utils"
 
 	"github.com/polynet-cni/polynet/internal/cnicode"
 	"github.com/polynet-cni/polynet/internal/podnet"
@@ -94,6 +98,11 @@ func FromEnv(command string, getenv func(string) string, stdin []byte) (*Request
 	if r.ContainerID != "" && !validContainerID(r.ContainerID) {
 		return nil, &Error{Var: "CNI_CONTAINERID", Reason: fmt.Sprintf("%q must be alphanumeric, '-', '_' or '.', starting alphanumeric", r.ContainerID)}
 	}
+	if r.IfName != "" {
+		if err := validIfName(r.IfName); err != nil {
+			return nil, err
+		}
+	}
 	for _, p := range filepath.SplitList(getenv("CNI_PATH")) {
 		if p != "" {
 			r.Path = append(r.Path, p)
@@ -103,6 +112,19 @@ func FromEnv(command string, getenv func(string) string, stdin []byte) (*Request
 	r.Pod.Name, _ = args.Get("K8S_POD_NAME")
 	r.Pod.UID, _ = args.Get("K8S_POD_UID")
 	return r, nil
+}
+
+// validIfName applies the CNI library's interface name rule (what skel
+// enforces for every plugin) and requires UTF-8, so the name survives the
+// JSON of records and network-status unchanged.
+func validIfName(name string) error {
+	if !utf8.ValidString(name) {
+		return &Error{Var: "CNI_IFNAME", Reason: fmt.Sprintf("%q is not UTF-8", name)}
+	}
+	if err := utils.ValidateInterfaceName(name); err != nil {
+		return &Error{Var: "CNI_IFNAME", Reason: fmt.Sprintf("%q: %s", name, strings.TrimSpace(err.Msg+" "+err.Details))}
+	}
+	return nil
 }
 
 // validContainerID follows the CNI spec's container ID rule; it also keeps the ID

@@ -1,8 +1,10 @@
 package selection
 
 import (
+	"encoding/json"
 	"errors"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -10,7 +12,12 @@ import (
 // FuzzParse checks the properties every caller relies on, whatever the
 // annotation holds: Parse never panics, returns elements or an error but never
 // both, returns only the two documented error types, returns only elements that
-// name a valid network and interface, and gives the same answer twice.
+// name a valid network and interface, and gives the same answer twice. And what
+// it accepts, in either form, round-trips through the JSON form: the elements,
+// written back as a JSON list (jsonForm), parse to the same elements, so the
+// comma form is exactly a shorthand of the JSON form and no requested
+// parameter is lost or changed by reading it. (An annotation is UTF-8, as the
+// API server keeps it; other bytes cannot be written as JSON unchanged.)
 func FuzzParse(f *testing.F) {
 	seeds := []string{
 		"", " ", "a", "ns/a", "a@net1", "ns/a@net1", " a , b ,", "a/b/c", "a@b@c",
@@ -51,7 +58,53 @@ func FuzzParse(f *testing.F) {
 		if errString(err) != errString(errAgain) {
 			t.Fatalf("Parse(%q) errors differ: %v then %v", value, err, errAgain)
 		}
+		if got == nil || !utf8.ValidString(value) {
+			return
+		}
+		form := jsonForm(t, got)
+		back, err := Parse(form, "other-ns")
+		if err != nil {
+			t.Fatalf("Parse(%q) accepted; its JSON form %s is refused: %v", value, form, err)
+		}
+		if diff := cmp.Diff(got, back); diff != "" {
+			t.Fatalf("Parse(%q) differs from its JSON form %s (-value +JSON form):\n%s", value, form, diff)
+		}
 	})
+}
+
+// jsonForm writes elements as the JSON form of the annotation, each key present
+// exactly when the element requests it.
+func jsonForm(t *testing.T, elements []Element) string {
+	t.Helper()
+	list := make([]map[string]any, len(elements))
+	for i, e := range elements {
+		m := map[string]any{"name": e.Name, "namespace": e.Namespace}
+		set := func(key string, value any, present bool) {
+			if present {
+				m[key] = value
+			}
+		}
+		set("interface", e.Interface, e.Interface != "")
+		set("ips", e.IPs, e.IPs != nil)
+		set("mac", e.MAC, e.MAC != "")
+		set("infiniband-guid", e.InfinibandGUID, e.InfinibandGUID != "")
+		set("portMappings", e.PortMappings, e.PortMappings != nil)
+		set("bandwidth", e.Bandwidth, e.Bandwidth != nil)
+		set("cni-args", e.CNIArgs, e.CNIArgs != nil)
+		gateways := []string{}
+		for _, ip := range e.DefaultRoute {
+			gateways = append(gateways, ip.String())
+		}
+		set("default-route", gateways, e.HasDefaultRoute)
+		set("ipam-claim-reference", e.IPAMClaimReference, e.IPAMClaimReference != "")
+		set("deviceID", e.DeviceID, e.DeviceID != "")
+		list[i] = m
+	}
+	data, err := json.Marshal(list)
+	if err != nil {
+		t.Fatalf("elements %+v cannot be written as JSON: %v", elements, err)
+	}
+	return string(data)
 }
 
 // checkFuzzError fails unless err is one of the two documented error types

@@ -162,7 +162,21 @@ func encode(r *podnet.Record) ([]byte, error) {
 		return nil, err
 	}
 	r.Checksum = sum
-	return json.Marshal(r)
+	data, err := json.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	// encoding/json replaces bytes that are not UTF-8, so such a record
+	// would never verify again: refuse it now rather than write a record
+	// that reads back as corrupt.
+	var back podnet.Record
+	if err := json.Unmarshal(data, &back); err != nil {
+		return nil, fmt.Errorf("record for container %q does not read back: %w", r.ContainerID, err)
+	}
+	if again, err := checksum(&back); err != nil || again != sum {
+		return nil, fmt.Errorf("record for container %q cannot be stored faithfully (a name or argument is not UTF-8)", r.ContainerID)
+	}
+	return data, nil
 }
 
 // checksum hashes the record with an empty Checksum field.
