@@ -27,13 +27,15 @@ import (
 // read a pod and is refused (403) everything else.
 func TestServiceAccountBoundToRole(t *testing.T) {
 	cp := testbed.SharedControlPlane(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ctx := testbed.Context(t)
 	admin, _ := cp.AdminClients(t)
 	testbed.CreateNamespace(ctx, t, admin, "rbac")
 	testbed.CreatePod(ctx, t, admin, "rbac", "pod-1", nil)
 
-	cfg, err := cp.ServiceAccount(ctx, "rbac", "reader", []rbacv1.PolicyRule{
+	// ServiceAccount waits for RBAC to grant the rule: bound that wait.
+	saCtx, cancel := context.WithTimeout(ctx, testbed.StartTimeout)
+	defer cancel()
+	cfg, err := cp.ServiceAccount(saCtx, "rbac", "reader", []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get"}},
 	}, time.Hour)
 	if err != nil {

@@ -4,12 +4,10 @@
 package smoke
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"strings"
 	"testing"
-	"time"
 
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/cni/pkg/version"
@@ -34,8 +32,7 @@ func TestBridgeHostLocalThroughControlPlane(t *testing.T) {
 
 	for i, v := range cniVersions {
 		t.Run(v, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
+			ctx := testbed.Context(t)
 			dataDir, cacheDir := t.TempDir(), t.TempDir()
 			testbed.CheckLeaks(t, testbed.LeakOptions{Dirs: []string{dataDir, cacheDir}})
 

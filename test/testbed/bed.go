@@ -11,13 +11,60 @@ package testbed
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
+
+// How long the bed waits. Developers' machines and CI's are busy with other work
+// while the suite runs (at a load average of 30 on 2 cores, building the daemon
+// from a cold cache took 29 minutes), so every wait polls for its condition and
+// gives up only after a bound far above what an idle machine needs: a wait that
+// succeeds returns as soon as its condition holds, and only a real hang pays the
+// bound.
+const (
+	// CallTimeout bounds one call the bed makes for a test: an API request, a CNI
+	// invocation. Each call gets its own, so a test's late calls are never starved
+	// by its early ones.
+	CallTimeout = 2 * time.Minute
+	// StartTimeout bounds the start of one process until it answers its health
+	// check (etcd, kube-apiserver, the daemon).
+	StartTimeout = 5 * time.Minute
+	// pollInterval is how often a wait checks its condition.
+	pollInterval = 100 * time.Millisecond
+	// deadlineMargin is how long before the test binary's -timeout a test's context
+	// ends, so a hung call fails its test, and the cleanups print the logs, before
+	// go test kills the binary.
+	deadlineMargin = time.Minute
+)
+
+// Context returns the context of one test's calls: it ends when the test ends, and a
+// little before the test binary's -timeout, never earlier. It is not a budget for
+// the test: a deadline that starts ticking when a test starts is spent by whatever
+// runs first on a busy machine (building a binary, starting the daemon) and then
+// fails a later, quick call. The bed's helpers bound each call by CallTimeout.
+func Context(tb testing.TB) context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	tb.Cleanup(cancel)
+	if t, ok := tb.(interface{ Deadline() (time.Time, bool) }); ok {
+		if deadline, ok := t.Deadline(); ok {
+			var cancelDeadline context.CancelFunc
+			ctx, cancelDeadline = context.WithDeadline(ctx, deadline.Add(-deadlineMargin))
+			tb.Cleanup(cancelDeadline)
+		}
+	}
+	return ctx
+}
+
+// callContext bounds one call by CallTimeout, within ctx.
+func callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, CallTimeout)
+}
 
 // Bed locates the installed test bed.
 type Bed struct {

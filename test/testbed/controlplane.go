@@ -42,13 +42,14 @@ const crdManifest = "deployments/crd-network-attachment-definition.yaml"
 func StartControlPlane(tb testing.TB) *ControlPlane {
 	tb.Helper()
 	b := Require(tb)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), StartTimeout)
 	defer cancel()
 	cp, err := LaunchControlPlane(ctx, b, tb.TempDir())
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(cp.Stop)
+	cp.tailsOnFailure(tb)
 	return cp
 }
 
@@ -59,29 +60,41 @@ var (
 
 // SharedControlPlane returns the control plane that all tests of this test binary
 // share, starting it on first use; Main stops it after the last test. Tests that
-// share it keep apart by working in namespaces of their own.
+// share it keep apart by working in namespaces of their own. A test that fails
+// prints the ends of its logs.
 func SharedControlPlane(tb testing.TB) *ControlPlane {
 	tb.Helper()
 	b := Require(tb)
 	sharedMu.Lock()
 	defer sharedMu.Unlock()
-	if shared != nil {
-		return shared
+	if shared == nil {
+		dir, err := makeTempDir("controlplane")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), StartTimeout)
+		defer cancel()
+		cp, err := LaunchControlPlane(ctx, b, dir)
+		if err != nil {
+			os.RemoveAll(dir)
+			tb.Fatal(err)
+		}
+		shared = cp
 	}
-	dir, err := makeTempDir("controlplane")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cp, err := LaunchControlPlane(ctx, b, dir)
-	if err != nil {
-		os.RemoveAll(dir)
-		tb.Fatal(err)
-	}
-	shared = cp
-	return cp
+	shared.tailsOnFailure(tb)
+	return shared
 }
+
+// tailsOnFailure makes tb print the ends of etcd's and the apiserver's logs if it
+// fails.
+func (cp *ControlPlane) tailsOnFailure(tb testing.TB) {
+	TailsOnFailure(tb, "control plane "+cp.Dir, func() []*Process { return []*Process{cp.Etcd, cp.APIServer} })
+}
+
+// healthProbeTimeout bounds one health check of a starting process. A loaded
+// machine can take seconds to answer; a probe that times out is simply retried
+// until StartTimeout.
+const healthProbeTimeout = 10 * time.Second
 
 // stopShared stops the shared control plane and removes its folder.
 func stopShared() {
@@ -157,8 +170,8 @@ func (cp *ControlPlane) startEtcd(b Bed) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	httpc := &http.Client{Timeout: time.Second}
-	err = cp.Etcd.waitFor(30*time.Second, func() error {
+	httpc := &http.Client{Timeout: healthProbeTimeout}
+	err = cp.Etcd.waitFor(StartTimeout, func() error {
 		resp, err := httpc.Get(clientURL + "/health")
 		if err != nil {
 			return err
@@ -257,14 +270,26 @@ func (cp *ControlPlane) startAPIServer(b Bed, etcdURL string) error {
 	if cp.admin, err = cp.certConfig("polynet-admin", "system:masters"); err != nil {
 		return err
 	}
-	// The health check authenticates with a certificate of our own CA and checks
-	// the server's against it, so it proves it talks to the server started here.
+	// The tests' own requests go out as fast as the tests make them: client-go's
+	// default limiter (5 a second, bursts of 10) would hold a test that creates
+	// many objects behind its own earlier requests, in the client, unseen by the
+	// server's logs. One request waits up to CallTimeout for a loaded apiserver.
+	cp.admin.QPS, cp.admin.Burst = -1, 0
+	cp.admin.Timeout = CallTimeout
+	return cp.waitAPIServerReady(cp.APIServer)
+}
+
+// waitAPIServerReady waits until the apiserver process p answers /readyz with 200,
+// for up to StartTimeout, and fails at once if p exits. The health check
+// authenticates with a certificate of our own CA and checks the server's against
+// it, so it proves it talks to the server started here.
+func (cp *ControlPlane) waitAPIServerReady(p *Process) error {
 	client, err := rest.HTTPClientFor(cp.admin)
 	if err != nil {
 		return err
 	}
-	client.Timeout = 2 * time.Second
-	return cp.APIServer.waitFor(90*time.Second, func() error {
+	client.Timeout = healthProbeTimeout
+	return p.waitFor(StartTimeout, func() error {
 		resp, err := client.Get(cp.URL + "/readyz")
 		if err != nil {
 			return err

@@ -57,7 +57,8 @@ func StartDaemon(tb testing.TB, cp *ControlPlane, opts DaemonOptions) *Daemon {
 
 // LaunchDaemon starts a daemon with its files in dir and waits until its /readyz
 // answers 200. The daemon's config defaults to generating the shim's
-// configuration (multusConfigFile "auto") from a primary in dir/autoconf.
+// configuration (multusConfigFile "auto") from a primary in dir/autoconf. If tb
+// fails, it prints the end of the daemon's log.
 func LaunchDaemon(tb testing.TB, cp *ControlPlane, dir string, opts DaemonOptions) (*Daemon, error) {
 	b := Require(tb)
 	account := opts.Account
@@ -71,7 +72,7 @@ func LaunchDaemon(tb testing.TB, cp *ControlPlane, dir string, opts DaemonOption
 			return nil, err
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), StartTimeout)
 	defer cancel()
 	cfg, err := cp.ServiceAccount(ctx, "kube-system", account, rules, time.Hour)
 	if err != nil {
@@ -79,6 +80,7 @@ func LaunchDaemon(tb testing.TB, cp *ControlPlane, dir string, opts DaemonOption
 	}
 	d := &Daemon{Dir: dir, SocketDir: filepath.Join(dir, "run"), ConfigPath: filepath.Join(dir, "daemon-config.json"),
 		User: "system:serviceaccount:kube-system:" + account, bin: Binary(tb, "multus-daemon")}
+	d.tailsOnFailure(tb)
 	kubeconfig := filepath.Join(dir, "kubeconfig")
 	if err := WriteKubeconfig(kubeconfig, cfg); err != nil {
 		return nil, err
@@ -129,20 +131,26 @@ func SharedDaemon(tb testing.TB) *Daemon {
 	cp := SharedControlPlane(tb)
 	sharedDaemonMu.Lock()
 	defer sharedDaemonMu.Unlock()
-	if sharedDaemon != nil {
-		return sharedDaemon
+	if sharedDaemon == nil {
+		dir, err := makeTempDir("daemon")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		d, err := LaunchDaemon(tb, cp, dir, DaemonOptions{})
+		if err != nil {
+			os.RemoveAll(dir)
+			tb.Fatal(err)
+		}
+		sharedDaemon = d
 	}
-	dir, err := makeTempDir("daemon")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	d, err := LaunchDaemon(tb, cp, dir, DaemonOptions{})
-	if err != nil {
-		os.RemoveAll(dir)
-		tb.Fatal(err)
-	}
-	sharedDaemon = d
-	return d
+	sharedDaemon.tailsOnFailure(tb)
+	return sharedDaemon
+}
+
+// tailsOnFailure makes tb print the end of the daemon's log if it fails: that of
+// the process running then, after any restart.
+func (d *Daemon) tailsOnFailure(tb testing.TB) {
+	TailsOnFailure(tb, "daemon "+d.Dir, func() []*Process { return []*Process{d.Process} })
 }
 
 func stopSharedDaemon() {
@@ -162,8 +170,8 @@ func (d *Daemon) Start() error {
 		return err
 	}
 	d.Process = p
-	client := socketapi.Client{Socket: socketapi.SocketPath(d.SocketDir), ConnectTimeout: time.Second, RequestTimeout: 2 * time.Second}
-	return p.waitFor(60*time.Second, func() error {
+	client := socketapi.Client{Socket: socketapi.SocketPath(d.SocketDir), ConnectTimeout: healthProbeTimeout, RequestTimeout: healthProbeTimeout}
+	return p.waitFor(StartTimeout, func() error {
 		code, err := client.Get(context.Background(), socketapi.PathReadyz)
 		if err != nil {
 			return err

@@ -1,6 +1,7 @@
 package testbed
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -49,8 +50,8 @@ func NewNetNS(tb testing.TB) *NetNS {
 // CreateNetNS creates a named network namespace; the caller deletes it.
 func CreateNetNS() (*NetNS, error) {
 	name := fmt.Sprintf("%s%d-%d", netnsPrefix, os.Getpid(), netnsSeq.Add(1))
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("ip netns add %s: %v: %s", name, err, out)
+	if err := ipNetns("add", name); err != nil {
+		return nil, err
 	}
 	return &NetNS{Name: name, Path: filepath.Join(netnsDir, name)}, nil
 }
@@ -60,8 +61,15 @@ func (n *NetNS) Delete() error {
 	if _, err := os.Stat(n.Path); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	if out, err := exec.Command("ip", "netns", "del", n.Name).CombinedOutput(); err != nil {
-		return fmt.Errorf("ip netns del %s: %v: %s", n.Name, err, out)
+	return ipNetns("del", n.Name)
+}
+
+// ipNetns runs `ip netns <verb> <name>`, bounded by CallTimeout.
+func ipNetns(verb, name string) error {
+	ctx, cancel := callContext(context.Background())
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "ip", "netns", verb, name).CombinedOutput(); err != nil {
+		return fmt.Errorf("ip netns %s %s: %v: %s", verb, name, err, out)
 	}
 	return nil
 }

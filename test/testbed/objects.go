@@ -15,9 +15,15 @@ import (
 // tests set spec.nodeName themselves, as the scheduler would.
 const NodeName = "node-1"
 
-// CreateNamespace creates a namespace for one test.
+// CreateNamespace creates a namespace for one test (one that exists already is
+// fine). The create waits for nothing but the API server: no controller runs to
+// make a default ServiceAccount, and none is needed. Like every call below, it is
+// bounded by CallTimeout of its own within ctx; pass a test's Context, not a
+// budget for the whole test.
 func CreateNamespace(ctx context.Context, tb testing.TB, kc kubernetes.Interface, name string) {
 	tb.Helper()
+	ctx, cancel := callContext(ctx)
+	defer cancel()
 	if err := ensureNamespace(ctx, kc, name); err != nil {
 		tb.Fatal(err)
 	}
@@ -34,6 +40,8 @@ func CreatePod(ctx context.Context, tb testing.TB, kc kubernetes.Interface, name
 			Containers: []corev1.Container{{Name: "app", Image: "registry.k8s.io/pause:3.10"}},
 		},
 	}
+	ctx, cancel := callContext(ctx)
+	defer cancel()
 	created, err := kc.CoreV1().Pods(namespace).Create(ctx, pod, metav1.CreateOptions{})
 	if err != nil {
 		tb.Fatalf("creating pod %s/%s: %v", namespace, name, err)
@@ -49,6 +57,8 @@ func CreateNAD(ctx context.Context, tb testing.TB, nc nadclient.Interface, names
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Annotations: annotations},
 		Spec:       nadv1.NetworkAttachmentDefinitionSpec{Config: config},
 	}
+	ctx, cancel := callContext(ctx)
+	defer cancel()
 	created, err := nc.K8sCniCncfIoV1().NetworkAttachmentDefinitions(namespace).Create(ctx, nad, metav1.CreateOptions{})
 	if err != nil {
 		tb.Fatalf("creating NAD %s/%s: %v", namespace, name, err)

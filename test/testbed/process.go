@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -107,8 +108,45 @@ func (p *Process) Tail(n int) string {
 // errExited is returned while waiting for a process that has already ended.
 var errExited = errors.New("process exited")
 
-// waitFor polls ready every interval until it returns nil, the process exits or
-// the timeout passes.
+// failureTailLines is how much of each process's log a failed test prints.
+const failureTailLines = 40
+
+// tailsRegistered holds the (test, key) pairs that already print tails on failure,
+// so a test that reaches a shared process through several helpers prints it once.
+var tailsRegistered sync.Map
+
+type tailsKey struct {
+	tb  testing.TB
+	key string
+}
+
+// TailsOnFailure makes tb print, if it ends failed, the last lines of the logs of
+// the processes procs returns at that time (a restarted daemon's new process, not
+// the one it had when registered). The helpers that hand a test a control plane
+// or a daemon call it, so every integration test that fails shows what those
+// processes said last. key names the set; a second call with the same test and key
+// does nothing.
+func TailsOnFailure(tb testing.TB, key string, procs func() []*Process) {
+	k := tailsKey{tb, key}
+	if _, dup := tailsRegistered.LoadOrStore(k, true); dup {
+		return
+	}
+	tb.Cleanup(func() {
+		defer tailsRegistered.Delete(k)
+		if !tb.Failed() {
+			return
+		}
+		for _, p := range procs() {
+			if p != nil {
+				tb.Logf("--- %s (pid %d), the last %d lines of %s:\n%s", p.Name, p.PID(), failureTailLines, p.Log, p.Tail(failureTailLines))
+			}
+		}
+	})
+}
+
+// waitFor polls ready until it returns nil, the process exits or the timeout
+// passes. ready's own calls should be bounded well below timeout, so a slow answer
+// is retried rather than ending the wait.
 func (p *Process) waitFor(timeout time.Duration, ready func() error) error {
 	deadline := time.Now().Add(timeout)
 	var last error
@@ -119,7 +157,7 @@ func (p *Process) waitFor(timeout time.Duration, ready func() error) error {
 		if last = ready(); last == nil {
 			return nil
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(pollInterval)
 	}
 	return fmt.Errorf("%s not ready after %s: %v; log:\n%s", p.Name, timeout, last, p.Tail(30))
 }

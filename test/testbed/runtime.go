@@ -57,7 +57,8 @@ func (s Sandbox) ifName() string {
 
 // Runtime invokes CNI plugins the way containerd and CRI-O do: through libcni, with
 // a network configuration list, CNI_PATH set to the plugin folders, and a result
-// cache of its own.
+// cache of its own. Each invocation is bounded by CallTimeout within the ctx it
+// is given, as a runtime bounds its CNI calls.
 type Runtime struct {
 	CNI *libcni.CNIConfig
 }
@@ -91,6 +92,8 @@ func (r *Runtime) Add(ctx context.Context, conf []byte, s Sandbox) (types.Result
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := callContext(ctx)
+	defer cancel()
 	return r.CNI.AddNetworkList(ctx, list, r.runtimeConf(s))
 }
 
@@ -100,6 +103,8 @@ func (r *Runtime) Del(ctx context.Context, conf []byte, s Sandbox) error {
 	if err != nil {
 		return err
 	}
+	ctx, cancel := callContext(ctx)
+	defer cancel()
 	return r.CNI.DelNetworkList(ctx, list, r.runtimeConf(s))
 }
 
@@ -109,6 +114,8 @@ func (r *Runtime) Check(ctx context.Context, conf []byte, s Sandbox) error {
 	if err != nil {
 		return err
 	}
+	ctx, cancel := callContext(ctx)
+	defer cancel()
 	return r.CNI.CheckNetworkList(ctx, list, r.runtimeConf(s))
 }
 
@@ -118,6 +125,8 @@ func (r *Runtime) Status(ctx context.Context, conf []byte) error {
 	if err != nil {
 		return err
 	}
+	ctx, cancel := callContext(ctx)
+	defer cancel()
 	return r.CNI.GetStatusNetworkList(ctx, list)
 }
 
@@ -127,6 +136,8 @@ func (r *Runtime) GC(ctx context.Context, conf []byte, valid []types.GCAttachmen
 	if err != nil {
 		return err
 	}
+	ctx, cancel := callContext(ctx)
+	defer cancel()
 	return r.CNI.GCNetworkList(ctx, list, &libcni.GCArgs{ValidAttachments: valid})
 }
 
@@ -157,8 +168,11 @@ type Invocation struct {
 }
 
 // ExecPlugin runs the invocation and returns what the process printed and its exit
-// code; an error means it could not run at all.
+// code; an error means it could not run at all. The run is bounded by CallTimeout
+// within ctx.
 func ExecPlugin(ctx context.Context, inv Invocation) (Exec, error) {
+	ctx, cancel := callContext(ctx)
+	defer cancel()
 	cmd := exec.CommandContext(ctx, inv.Binary, inv.Args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
 	for k, v := range inv.Env {
