@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/polynet-cni/polynet/internal/jsoncmp"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
@@ -17,18 +19,7 @@ import (
 // (delegates, runtimeConfig, prevResult) compared as JSON text without
 // insignificant white space, and an empty list or map the same as none.
 var sameConf = cmp.Options{
-	cmp.FilterPath(func(p cmp.Path) bool {
-		return p.Last().Type() == reflect.TypeFor[json.RawMessage]()
-	}, cmp.Transformer("compact", func(m json.RawMessage) string {
-		var b bytes.Buffer
-		if json.Compact(&b, m) != nil {
-			return "invalid:" + string(m)
-		}
-		return b.String()
-	})),
-	cmp.FilterPath(func(p cmp.Path) bool {
-		return p.Last().Type() != reflect.TypeFor[json.RawMessage]()
-	}, cmpopts.EquateEmpty()),
+	jsoncmp.Equivalent,
 	cmpopts.IgnoreFields(DaemonConf{}, "Raw"),
 }
 

@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
-	"reflect"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/polynet-cni/polynet/internal/jsoncmp"
+
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/polynet-cni/polynet/internal/podnet"
 )
@@ -22,18 +22,7 @@ import (
 // `{"a": 1}` reads back as `{"a":1}`, which a delegate reads the same), and an
 // empty map or list is the same as none (omitempty drops both).
 var sameRecord = cmp.Options{
-	cmp.FilterPath(func(p cmp.Path) bool {
-		return p.Last().Type() == reflect.TypeFor[json.RawMessage]()
-	}, cmp.Transformer("compact", func(m json.RawMessage) string {
-		var b bytes.Buffer
-		if json.Compact(&b, m) != nil {
-			return "invalid:" + string(m)
-		}
-		return b.String()
-	})),
-	cmp.FilterPath(func(p cmp.Path) bool {
-		return p.Last().Type() != reflect.TypeFor[json.RawMessage]()
-	}, cmpopts.EquateEmpty()),
+	jsoncmp.Equivalent,
 }
 
 // FuzzRecordTamper checks the two properties the checksum is for, on a record
