@@ -38,7 +38,10 @@ func TestRuntimeArguments(t *testing.T) {
 					e.recorderConf(v, "", nil)+`]}`, nil)
 				cluster := e.recorderMap(v, "cluster")
 				cluster["capabilities"] = map[string]bool{"portMappings": true, "bandwidth": true}
-				conf := e.multusConf(v, map[string]any{"delegates": []any{cluster}, "capabilities": map[string]bool{"portMappings": true, "bandwidth": true}})
+				// allowPodDeviceID: the caps NAD names no resource, so the
+				// pod's deviceID is honoured only when the operator allows it.
+				conf := e.multusConf(v, map[string]any{"delegates": []any{cluster}, "capabilities": map[string]bool{"portMappings": true, "bandwidth": true},
+					"allowPodDeviceID": true})
 				pod, sb, _ := e.pod("pod-1", map[string]string{"k8s.v1.cni.cncf.io/networks": `[
 				{"name":"caps","ips":["10.9.9.9/24"],"mac":"c2:00:00:00:00:09","infiniband-guid":"c2:11:22:33:44:55:66:77",
 				 "portMappings":[{"hostPort":8080,"containerPort":80}],"bandwidth":{"ingressRate":1000000000,"ingressBurst":2000000000},

@@ -77,8 +77,8 @@ func newEnv(t *testing.T) *env {
 	bed := testbed.Require(t)
 	cp := testbed.SharedControlPlane(t)
 	kc, nc := cp.AdminClients(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	t.Cleanup(cancel)
+	// Not a budget for the test: the bed bounds each call (testbed.Context).
+	ctx := testbed.Context(t)
 	idx := int(envSeq.Add(1))
 	tmp := t.TempDir()
 	e := &env{
