@@ -92,6 +92,7 @@ func Run(ctx context.Context, conf *config.DaemonConf, opts Options) error {
 	srv := socketapi.New(d, socketapi.Options{
 		SocketDir: conf.SocketDir, ConnectionLimit: limit, MaxInFlight: conf.MaxInFlight,
 		MaxRequestBytes: conf.MaxRequestBytes, RequestTimeout: conf.RequestTimeout.Duration, Observer: m,
+		QueueWait: min(maxQueueWait, conf.RequestTimeout.Duration),
 	})
 	if err := srv.Listen(); err != nil {
 		return err
@@ -182,6 +183,12 @@ func loopbackOnly(h http.HandlerFunc) http.HandlerFunc {
 		h(w, r)
 	}
 }
+
+// maxQueueWait bounds how long a request past maxInFlight waits for a slot.
+// kubelet gives a sandbox's creation two minutes (its runtime request
+// timeout): a request still queued after one is better refused with "try
+// again later" than run for a caller that is about to give up.
+const maxQueueWait = time.Minute
 
 // restConfig is the daemon's client configuration: a kubeconfig when the daemon
 // configuration names one, else the pod's in-cluster credentials, whose rotated

@@ -37,6 +37,11 @@ type Options struct {
 	MaxInFlight     int
 	MaxRequestBytes int64
 	RequestTimeout  time.Duration
+	// QueueWait is how long a request past MaxInFlight waits for a slot, its
+	// body unread, before it is refused with CNI code 11; zero refuses it at
+	// once. Waiting requests are bounded by ConnectionLimit: past it,
+	// connections wait in the kernel's backlog and cost the daemon nothing.
+	QueueWait time.Duration
 	// Observer is told of every request; nil observes nothing. The daemon gives
 	// its Prometheus metrics, which this package does not link: the shim, which
 	// links the client, must not pay for them.
@@ -207,13 +212,13 @@ func (s *Server) handle(endpoint string, run func(context.Context, *Request) (js
 			return
 		}
 		// The slot is taken before the body is read: past the bound a request
-		// costs no memory for its body, and gets its answer at once.
-		select {
-		case s.slots <- struct{}{}:
-		default:
+		// waits, costing no memory for its body, and is refused only when no
+		// slot frees within QueueWait. A refusal costs the runtime a whole
+		// sandbox retry (kubelet backs off for seconds), a wait only the wait.
+		if !s.takeSlot(r.Context()) {
 			s.observe(endpoint, "", "rejected", start)
 			writeError(w, http.StatusTooManyRequests, types.NewError(cnicode.TryAgainLater,
-				fmt.Sprintf("multus-daemon is at its limit of %d requests in flight; try again later", cap(s.slots)), ""))
+				fmt.Sprintf("multus-daemon is at its limit of %d requests in flight and none finished within %s; try again later", cap(s.slots), s.opts.QueueWait), ""))
 			return
 		}
 		defer func() { <-s.slots }()
@@ -246,6 +251,29 @@ func (s *Server) handle(endpoint string, run func(context.Context, *Request) (js
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
 		_ = json.NewEncoder(w).Encode(Response{Result: result})
+	}
+}
+
+// takeSlot takes an in-flight slot, waiting up to QueueWait for one; it
+// reports false when none came or the caller went away first.
+func (s *Server) takeSlot(ctx context.Context) bool {
+	select {
+	case s.slots <- struct{}{}:
+		return true
+	default:
+	}
+	if s.opts.QueueWait <= 0 {
+		return false
+	}
+	wait := time.NewTimer(s.opts.QueueWait)
+	defer wait.Stop()
+	select {
+	case s.slots <- struct{}{}:
+		return true
+	case <-wait.C:
+		return false
+	case <-ctx.Done():
+		return false
 	}
 }
 

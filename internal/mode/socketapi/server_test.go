@@ -79,29 +79,58 @@ func TestSocketIsRootOnly(t *testing.T) {
 	}
 }
 
-// TestInFlightBound: past MaxInFlight a request is answered at once with CNI code
-// 11 rather than queued (memory stays bounded under a burst).
+// TestInFlightBound: past MaxInFlight a request waits for a slot, its body
+// unread, and runs when one frees; one that waits longer than QueueWait, or
+// any with QueueWait zero, is answered with CNI code 11.
 func TestInFlightBound(t *testing.T) {
-	b := &blocking{started: make(chan struct{}, 8), release: make(chan struct{})}
-	_, c := start(t, b, Options{MaxInFlight: 2})
 	req := &Request{Env: map[string]string{"CNI_COMMAND": "ADD"}, Config: []byte("{}")}
-	var wg sync.WaitGroup
-	for range 2 {
-		wg.Go(func() {
-			if _, err := c.Do(context.Background(), PathCNI, req); err != nil {
-				t.Errorf("request within the bound: %v", err)
+	fill := func(t *testing.T, c Client, b *blocking, n int) *sync.WaitGroup {
+		var wg sync.WaitGroup
+		for range n {
+			wg.Go(func() {
+				if _, err := c.Do(context.Background(), PathCNI, req); err != nil {
+					t.Errorf("request within the bound: %v", err)
+				}
+			})
+		}
+		for range n {
+			<-b.started
+		}
+		return &wg
+	}
+	t.Run("waits for a slot", func(t *testing.T) {
+		b := &blocking{started: make(chan struct{}, 8), release: make(chan struct{})}
+		_, c := start(t, b, Options{MaxInFlight: 2, QueueWait: time.Hour})
+		wg := fill(t, c, b, 2)
+		done := make(chan error, 1)
+		go func() { _, err := c.Do(context.Background(), PathCNI, req); done <- err }()
+		select {
+		case err := <-done:
+			t.Fatalf("the request over the bound ended (%v) while every slot was taken", err)
+		case <-b.started:
+			t.Fatal("the request over the bound ran while every slot was taken")
+		case <-time.After(200 * time.Millisecond): // a negative check: it must still be waiting
+		}
+		close(b.release)
+		if err := <-done; err != nil {
+			t.Errorf("the queued request: %v", err)
+		}
+		wg.Wait()
+	})
+	for name, wait := range map[string]time.Duration{"refused after QueueWait": 50 * time.Millisecond, "refused at once": 0} {
+		t.Run(name, func(t *testing.T) {
+			b := &blocking{started: make(chan struct{}, 8), release: make(chan struct{})}
+			_, c := start(t, b, Options{MaxInFlight: 2, QueueWait: wait})
+			wg := fill(t, c, b, 2)
+			_, err := c.Do(context.Background(), PathCNI, req)
+			var ce *types.Error
+			if !asCNI(err, &ce) || ce.Code != cnicode.TryAgainLater {
+				t.Errorf("request over the bound: %v, want CNI code 11", err)
 			}
+			close(b.release)
+			wg.Wait()
 		})
 	}
-	<-b.started
-	<-b.started
-	_, err := c.Do(context.Background(), PathCNI, req)
-	var ce *types.Error
-	if !asCNI(err, &ce) || ce.Code != cnicode.TryAgainLater {
-		t.Errorf("request over the bound: %v, want CNI code 11", err)
-	}
-	close(b.release)
-	wg.Wait()
 }
 
 // TestBadRequests: a body over the size bound, a wrong method, and a dispatcher's
