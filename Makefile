@@ -64,9 +64,9 @@ fuzz:
 cover:
 	COVERPROFILE=bin/cover.out hack/cover.sh
 
-## bench: start-up time and memory of the per-pod binaries beside the bridge plugin
+## bench: the benchmarks of test/bench side by side (ADD+DEL, bursts, API, daemon, start-up); prints the table, writes docs/bench/*.svg (hack/bench.sh)
 bench: testbed
-	go test -run XXX -bench . -benchtime 200x ./test/bench/
+	hack/bench.sh
 
 clean:
 	rm -rf bin

@@ -58,7 +58,8 @@ func versionCmd(name string, args ...string) *exec.Cmd {
 
 // BenchmarkStartup runs the per-pod binaries and the reference bridge plugin in
 // random order each round and reports, per binary, the median wall time (ms), the
-// median peak RSS (MiB) and the ratio of its median time to bridge's.
+// median peak RSS (MiB) and the ratio of its median time to bridge's, and writes
+// every sample to the results file (bench "startup").
 func BenchmarkStartup(b *testing.B) {
 	bed, err := testbed.Load()
 	if err != nil {
@@ -75,13 +76,27 @@ func BenchmarkStartup(b *testing.B) {
 		run(b, bins[n])
 	}
 	b.ResetTimer()
+	// Each b.N runs BENCH_STARTUP_ROUNDS rounds (1 unless set), so that the
+	// driver's -benchtime 1x, which the other benchmarks want, still gives
+	// this one its hundreds of samples.
+	rounds := envCount(b, "BENCH_STARTUP_ROUNDS", 1)
 	for b.Loop() {
-		rand.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
-		for _, n := range names {
-			samples[n] = append(samples[n], run(b, bins[n]))
+		for range rounds {
+			rand.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
+			for _, n := range names {
+				samples[n] = append(samples[n], run(b, bins[n]))
+			}
 		}
 	}
 	b.StopTimer()
+	col := newCollector("startup")
+	for _, n := range []string{"multus", "multus-shim", "bridge"} {
+		for _, x := range samples[n] {
+			col.add("VERSION", n, "wall_ms", "ms", millis(x.wall))
+			col.add("VERSION", n, "rss_mib", "MiB", float64(x.rss)/1024)
+		}
+	}
+	col.write(b)
 	ref := median(samples["bridge"])
 	for n, s := range samples {
 		m := median(s)
