@@ -24,7 +24,8 @@ import (
 )
 
 // NADGetter reads NetworkAttachmentDefinitions; a missing one is a
-// *podnet.NotFoundError.
+// *podnet.NotFoundError. Resolution reads a pod's NADs concurrently, so a
+// NADGetter must be safe for concurrent use.
 type NADGetter interface {
 	NAD(ctx context.Context, namespace, name string) (*podnet.NAD, error)
 }
@@ -93,6 +94,9 @@ type Input struct {
 func Resolve(ctx context.Context, in Input) ([]Planned, error) {
 	if err := checkNetworkCount(in); err != nil {
 		return nil, err
+	}
+	if in.NADs != nil {
+		in.NADs = prefetch(ctx, in)
 	}
 	var planned []Planned
 	cluster, err := clusterNetworks(ctx, in)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/polynet-cni/polynet/internal/cnicode"
@@ -14,11 +15,11 @@ import (
 // countingNADs is a NADGetter that counts its lookups.
 type countingNADs struct {
 	*fakeNADs
-	calls int
+	calls atomic.Int64
 }
 
 func (c *countingNADs) NAD(ctx context.Context, namespace, name string) (*podnet.NAD, error) {
-	c.calls++
+	c.calls.Add(1)
 	return c.fakeNADs.NAD(ctx, namespace, name)
 }
 
@@ -85,8 +86,8 @@ func TestResolveNetworkCount(t *testing.T) {
 					t.Errorf("error %q does not name %s", err, want)
 				}
 			}
-			if nadGetter.calls != 0 {
-				t.Errorf("%d NAD reads before the refusal, want none", nadGetter.calls)
+			if nadGetter.calls.Load() != 0 {
+				t.Errorf("%d NAD reads before the refusal, want none", nadGetter.calls.Load())
 			}
 		})
 	}

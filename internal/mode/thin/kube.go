@@ -3,6 +3,7 @@ package thin
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"sync"
 
@@ -25,6 +26,11 @@ type lazyKube struct {
 	once   sync.Once
 	client *apiclient.Client
 	err    error
+
+	// log reports events that could not be sent; events tracks those being
+	// sent, which the process waits for before it exits.
+	log    *slog.Logger
+	events sync.WaitGroup
 }
 
 // newLazyKube returns nil in delegates-only mode: no kubeconfig in the
@@ -83,13 +89,27 @@ func (l *lazyKube) PatchNetworkStatus(ctx context.Context, ref podnet.PodRef, va
 	return c.PatchNetworkStatus(ctx, ref, value)
 }
 
+// Event sends the event in the background: an ADD does not wait a round trip
+// to the API server per interface before its next delegate runs. The handler
+// waits for every event before the process exits (waitEvents); each is bounded
+// by the client's timeout and retry budget, and a failure is logged, as the
+// engine logs one it is told of.
 func (l *lazyKube) Event(ctx context.Context, ref podnet.PodRef, eventType, reason, message string) error {
 	c, err := l.get()
 	if err != nil {
 		return err
 	}
-	return c.Event(ctx, ref, eventType, reason, message)
+	ctx = context.WithoutCancel(ctx)
+	l.events.Go(func() {
+		if err := c.Event(ctx, ref, eventType, reason, message); err != nil && l.log != nil {
+			l.log.Warn("recording event failed", "reason", reason, "error", err)
+		}
+	})
+	return nil
 }
+
+// waitEvents waits for the events being sent.
+func (l *lazyKube) waitEvents() { l.events.Wait() }
 
 func (l *lazyKube) Ready(ctx context.Context) error {
 	c, err := l.get()

@@ -41,6 +41,8 @@ func (h Handler) Handle(ctx context.Context, command string, stdin []byte, geten
 	o := nodeengine.Options{Log: log}
 	if k := newLazyKube(conf, getenv); k != nil {
 		k.serviceAccountDir = h.ServiceAccountDir
+		k.log = log
+		defer k.waitEvents() // before the log closes
 		o.Kube = k
 	}
 	return nodeengine.New(conf, req, o).Handle(ctx, req, conf)
