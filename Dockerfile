@@ -1,7 +1,7 @@
 # For users who build the image with a container engine. It is NOT exercised by the
 # project's tests or CI, which have no Docker engine: `make image` (tools/mkimage) is
 # the tested, reproducible path, and test/image checks what it builds. Keep the two
-# in step: the same six binaries, built statically with the Makefile's ldflags, in
+# in step: the same seven binaries, built statically with the Makefile's ldflags, in
 # the same layout (upstream Multus' /usr/src/multus-cni/bin, the thin image's
 # entrypoints at the root), with the same entrypoint, environment and labels.
 #
@@ -28,6 +28,7 @@ RUN CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build -trimpath -buil
         -ldflags "-s -w -X github.com/polynet-cni/polynet/internal/buildinfo.Version=${VERSION} -X github.com/polynet-cni/polynet/internal/buildinfo.Commit=${COMMIT}" \
         -o /rootfs/usr/src/multus-cni/bin/ \
         ./cmd/multus ./cmd/multus-shim ./cmd/multus-daemon ./cmd/install_multus ./cmd/thin_entrypoint ./cmd/passthru \
+        ./cmd/multus-cert-approver \
     && chmod 0755 /rootfs/usr/src/multus-cni/bin/* \
     && mkdir -p /rootfs/etc /rootfs/run /rootfs/tmp /rootfs/var \
     && chmod 1777 /rootfs/tmp \

@@ -10,7 +10,7 @@ MODULE  := github.com/polynet-cni/polynet
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.0.0-dev)
 COMMIT  ?= $(shell git rev-parse --verify -q HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X $(MODULE)/internal/buildinfo.Version=$(VERSION) -X $(MODULE)/internal/buildinfo.Commit=$(COMMIT)
-BINARIES := multus multus-shim multus-daemon passthru install_multus thin_entrypoint
+BINARIES := multus multus-shim multus-daemon passthru install_multus thin_entrypoint multus-cert-approver
 
 GO_TEST_FLAGS ?= -count=1 -timeout 60m
 # How long `make fuzz` fuzzes each target: a duration, or a count of inputs such as 500x.

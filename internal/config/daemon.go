@@ -48,7 +48,9 @@ type DaemonConf struct {
 	MetricsPort     *int       `json:"metricsPort"`
 	EnablePprof     bool       `json:"enablePprof"`
 	ConnectionLimit *int       `json:"connectionLimit"`
-	// PerNodeCertificate is accepted and validated; see the daemon's docs.
+	// PerNodeCertificate makes the daemon talk to the API server with a client
+	// certificate of its node's own, issued through a CertificateSigningRequest
+	// and renewed before it expires.
 	PerNodeCertificate *PerNodeCertificate `json:"perNodeCertificate"`
 
 	MultusConfigFile       string `json:"multusConfigFile"`
@@ -91,13 +93,29 @@ type DaemonConf struct {
 	Raw map[string]json.RawMessage `json:"-"`
 }
 
-// PerNodeCertificate is upstream's per-node client certificate setting.
+// PerNodeCertificate is upstream's per-node client certificate setting: with
+// it, the daemon authenticates as system:multus:<node> (group system:multus)
+// with a certificate of the kubernetes.io/kube-apiserver-client signer.
 type PerNodeCertificate struct {
-	Enabled             bool     `json:"enabled"`
-	BootstrapKubeconfig string   `json:"bootstrapKubeconfig"`
-	CertDir             string   `json:"certDir"`
-	CertDuration        Duration `json:"certDuration"`
+	Enabled bool `json:"enabled"`
+	// BootstrapKubeconfig holds the credentials the daemon requests its
+	// certificates with. Empty means the daemon's kubeconfig key, else the
+	// pod's ServiceAccount (in-cluster), as upstream falls back to it.
+	BootstrapKubeconfig string `json:"bootstrapKubeconfig"`
+	// CertDir keeps the certificate and its key across restarts.
+	CertDir string `json:"certDir"`
+	// CertDuration is the lifetime requested of the signer (the CSR's
+	// expirationSeconds): DefaultCertDuration when absent, at least
+	// MinCertDuration, the API's lower bound.
+	CertDuration Duration `json:"certDuration"`
 }
+
+// The per-node certificate's requested lifetimes: upstream's default, and the
+// least a CertificateSigningRequest's expirationSeconds may ask for.
+const (
+	DefaultCertDuration = 10 * time.Minute
+	MinCertDuration     = 10 * time.Minute
+)
 
 // daemonOnly are keys of the daemon's own, never laid over a request. The
 // request's identity (cniVersion, name, type) stays the request's too.
@@ -143,6 +161,9 @@ func ParseDaemon(data []byte) (*DaemonConf, error) {
 		// Upstream leaves the connections unbounded; ours follow maxInFlight.
 		limit := ConnectionsPerInFlight * c.MaxInFlight
 		c.ConnectionLimit = &limit
+	}
+	if p := c.PerNodeCertificate; p != nil && p.Enabled && p.CertDuration.Duration == 0 {
+		p.CertDuration.Duration = DefaultCertDuration
 	}
 	return &c, nil
 }
@@ -210,11 +231,16 @@ func validatePerNode(p *PerNodeCertificate) error {
 	if p == nil || !p.Enabled {
 		return nil
 	}
-	if p.BootstrapKubeconfig == "" || !filepath.IsAbs(p.BootstrapKubeconfig) {
-		return &FieldError{Field: "perNodeCertificate.bootstrapKubeconfig", Value: p.BootstrapKubeconfig, Allowed: allowedAbsPath}
+	if p.BootstrapKubeconfig != "" && !filepath.IsAbs(p.BootstrapKubeconfig) {
+		return &FieldError{Field: "perNodeCertificate.bootstrapKubeconfig", Value: p.BootstrapKubeconfig,
+			Allowed: allowedAbsPath + `, or empty for the daemon's kubeconfig or its ServiceAccount`}
 	}
 	if p.CertDir == "" || !filepath.IsAbs(p.CertDir) {
 		return &FieldError{Field: "perNodeCertificate.certDir", Value: p.CertDir, Allowed: allowedAbsPath}
+	}
+	if d := p.CertDuration.Duration; d != 0 && d < MinCertDuration {
+		return &FieldError{Field: "perNodeCertificate.certDuration", Value: p.CertDuration.String(),
+			Allowed: fmt.Sprintf("a duration of at least %s (the least a CertificateSigningRequest may ask for)", MinCertDuration)}
 	}
 	return nil
 }

@@ -44,6 +44,32 @@ func TestParseDaemonAcceptsUpstreamKeys(t *testing.T) {
 	}
 }
 
+// TestParseDaemonPerNodeCertificate: certDuration defaults to upstream's 10m,
+// and an empty bootstrapKubeconfig is accepted (the daemon's kubeconfig or its
+// ServiceAccount bootstraps); a disabled setting is not checked, as upstream.
+func TestParseDaemonPerNodeCertificate(t *testing.T) {
+	for name, tt := range map[string]struct {
+		doc  string
+		want PerNodeCertificate
+	}{
+		"defaults": {`{"enabled":true,"certDir":"/c"}`, PerNodeCertificate{Enabled: true, CertDir: "/c", CertDuration: Duration{10 * time.Minute}}},
+		"set": {`{"enabled":true,"certDir":"/c","bootstrapKubeconfig":"/k","certDuration":"1h"}`,
+			PerNodeCertificate{Enabled: true, CertDir: "/c", BootstrapKubeconfig: "/k", CertDuration: Duration{time.Hour}}},
+		"disabled": {`{"enabled":false,"certDir":"relative","certDuration":"1s"}`,
+			PerNodeCertificate{CertDir: "relative", CertDuration: Duration{time.Second}}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, err := ParseDaemon([]byte(`{"cniVersion":"1.1.0","multusAutoconfigDir":"/x","perNodeCertificate":` + tt.doc + `}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, *c.PerNodeCertificate); diff != "" {
+				t.Errorf("perNodeCertificate (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 // TestParseDaemonErrorsNameTheKey: a bad value stops start-up with the key named.
 func TestParseDaemonErrorsNameTheKey(t *testing.T) {
 	for key, doc := range map[string]string{
@@ -57,6 +83,10 @@ func TestParseDaemonErrorsNameTheKey(t *testing.T) {
 		"cniDir":              `{"cniVersion":"1.1.0","multusAutoconfigDir":"/x","cniDir":"var/lib/cni"}`,
 		"perNodeCertificate.certDir": `{"cniVersion":"1.1.0","multusAutoconfigDir":"/x",
 			"perNodeCertificate":{"enabled":true,"bootstrapKubeconfig":"/k"}}`,
+		"perNodeCertificate.bootstrapKubeconfig": `{"cniVersion":"1.1.0","multusAutoconfigDir":"/x",
+			"perNodeCertificate":{"enabled":true,"bootstrapKubeconfig":"kubeconfig","certDir":"/c"}}`,
+		"perNodeCertificate.certDuration": `{"cniVersion":"1.1.0","multusAutoconfigDir":"/x",
+			"perNodeCertificate":{"enabled":true,"certDir":"/c","certDuration":"5m"}}`,
 	} {
 		_, err := ParseDaemon([]byte(doc))
 		if err == nil || !strings.Contains(err.Error(), `daemon config: field "`+key+`"`) {

@@ -74,8 +74,19 @@ func modeOf(t *testing.T) string {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	bed := testbed.Require(t)
 	cp := testbed.SharedControlPlane(t)
+	var d *testbed.Daemon
+	if modeOf(t) == "thick" {
+		d = testbed.SharedDaemon(t)
+	}
+	return newEnvOn(t, cp, d)
+}
+
+// newEnvOn is newEnv on the control plane cp: in thick mode with the daemon d,
+// in thin mode when d is nil.
+func newEnvOn(t *testing.T, cp *testbed.ControlPlane, d *testbed.Daemon) *env {
+	t.Helper()
+	bed := testbed.Require(t)
 	kc, nc := cp.AdminClients(t)
 	// Not a budget for the test: the bed bounds each call (testbed.Context).
 	ctx := testbed.Context(t)
@@ -89,13 +100,13 @@ func newEnv(t *testing.T) *env {
 		recordDir: filepath.Join(tmp, "records"), logFile: filepath.Join(tmp, "multus.log"),
 		kubeconfig: filepath.Join(tmp, "kubeconfig"),
 		bridge:     fmt.Sprintf("cbr%d", idx), subnet: fmt.Sprintf("10.%d.%d.0/24", 100+idx/250, idx%250),
-		mode: modeOf(t),
+		mode: "thin", daemon: d,
 	}
-	if e.mode == "thick" {
-		e.daemon = testbed.SharedDaemon(t)
+	if d != nil {
+		e.mode = "thick"
 	}
-	for _, d := range []string{e.confDir, e.dataDir} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+	for _, dir := range []string{e.confDir, e.dataDir} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}

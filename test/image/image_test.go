@@ -1,4 +1,4 @@
-// Package image tests `make image` end to end: it builds the six binaries, runs the
+// Package image tests `make image` end to end: it builds the seven binaries, runs the
 // real image builder (tools/mkimage) on them twice, and opens the archive as a
 // consumer would, with the OCI spec's own types rather than the builder's library:
 // index.json, the manifest, the configuration, manifest.json for `docker load`, the
@@ -43,7 +43,7 @@ const (
 )
 
 var (
-	binaries = []string{"multus", "multus-shim", "multus-daemon", "install_multus", "thin_entrypoint", "passthru"}
+	binaries = []string{"multus", "multus-shim", "multus-daemon", "install_multus", "thin_entrypoint", "passthru", "multus-cert-approver"}
 	refs     = []string{repository + ":" + versionTag, repository + ":snapshot"}
 )
 

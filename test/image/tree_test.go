@@ -177,6 +177,8 @@ func runFromTree(t *testing.T, root string) {
 			[]string{"multus-shim version " + testbed.TestBuildVersion}},
 		{"multus-daemon --version", binPath + "/multus-daemon", []string{"--version"}, nil, "",
 			[]string{"multus-daemon version " + testbed.TestBuildVersion}},
+		{"multus-cert-approver --version", binPath + "/multus-cert-approver", []string{"--version"}, nil, "",
+			[]string{"multus-cert-approver version " + testbed.TestBuildVersion}},
 		{"passthru VERSION", binPath + "/passthru", nil, []string{"CNI_COMMAND=VERSION"}, `{"cniVersion":"1.0.0"}`,
 			[]string{`"supportedVersions"`}},
 		{"install_multus --help (root link)", "install_multus", []string{"--help"}, nil, "",

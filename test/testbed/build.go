@@ -11,13 +11,14 @@ import (
 
 // Binaries the tests build from this repository, by name, and their packages.
 var buildable = map[string]string{
-	"multus":          "./cmd/multus",
-	"multus-shim":     "./cmd/multus-shim",
-	"multus-daemon":   "./cmd/multus-daemon",
-	"passthru":        "./cmd/passthru",
-	"install_multus":  "./cmd/install_multus",
-	"thin_entrypoint": "./cmd/thin_entrypoint",
-	"recorder":        "./test/plugins/recorder",
+	"multus":               "./cmd/multus",
+	"multus-shim":          "./cmd/multus-shim",
+	"multus-daemon":        "./cmd/multus-daemon",
+	"passthru":             "./cmd/passthru",
+	"install_multus":       "./cmd/install_multus",
+	"thin_entrypoint":      "./cmd/thin_entrypoint",
+	"multus-cert-approver": "./cmd/multus-cert-approver",
+	"recorder":             "./test/plugins/recorder",
 }
 
 // The version and commit that Binary links into what it builds, the way the

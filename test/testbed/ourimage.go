@@ -13,7 +13,7 @@ import (
 func OurImage(tb testing.TB) string {
 	tb.Helper()
 	b := Require(tb)
-	bins := BinDir(tb, "multus", "multus-shim", "multus-daemon", "passthru", "install_multus", "thin_entrypoint")
+	bins := BinDir(tb, "multus", "multus-shim", "multus-daemon", "passthru", "install_multus", "thin_entrypoint", "multus-cert-approver")
 	out := tb.TempDir()
 	cmd := exec.Command("go", "run", "./tools/mkimage", "-bin", bins, "-out", out, "-version", TestBuildVersion,
 		"-revision", TestBuildCommit, "-epoch", "0")

@@ -12,7 +12,7 @@ import (
 
 // Binaries are the programs the image carries, by file name in -bin, all of them
 // under BinPath: upstream's thin and thick images carry the same set there.
-var Binaries = []string{"multus", "multus-shim", "multus-daemon", "install_multus", "thin_entrypoint", "passthru"}
+var Binaries = []string{"multus", "multus-shim", "multus-daemon", "install_multus", "thin_entrypoint", "passthru", "multus-cert-approver"}
 
 // BinPath is where the binaries live in the image, upstream's folder: the install
 // containers of upstream's manifests copy from it.

@@ -21,7 +21,7 @@ import (
 
 var testEpoch = time.Unix(1_700_000_000, 0).UTC()
 
-// fakeBinDir writes the six binaries, as static amd64 executables, into a new
+// fakeBinDir writes the seven binaries, as static amd64 executables, into a new
 // temporary folder, with the given mode and modification time, which must not
 // show in the image.
 func fakeBinDir(t *testing.T, mode os.FileMode, mtime time.Time) string {

@@ -8,6 +8,9 @@ are enabled.
 {{- if not (has .Values.mode (list "thick" "thin")) -}}
 {{- fail (printf "mode must be \"thick\" or \"thin\", not %q" (toString .Values.mode)) -}}
 {{- end -}}
+{{- if and .Values.certApprover.enabled (ne .Values.mode "thick") -}}
+{{- fail "certApprover.enabled needs mode: thick: per-node certificates are the daemon's (daemonConfig.perNodeCertificate), and no daemon runs in thin mode" -}}
+{{- end -}}
 {{- if .Values.metrics.serviceMonitor.enabled -}}
 {{- if ne .Values.mode "thick" -}}
 {{- fail "metrics.serviceMonitor.enabled needs mode: thick: in thin mode no daemon runs on the nodes, so there are no metrics to scrape" -}}

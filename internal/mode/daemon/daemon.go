@@ -51,8 +51,8 @@ func Run(ctx context.Context, conf *config.DaemonConf, opts Options) error {
 	if os.Geteuid() != 0 {
 		return errors.New("multus-daemon must run as root: it creates network interfaces in pods")
 	}
-	if conf.PerNodeCertificate != nil && conf.PerNodeCertificate.Enabled {
-		return errors.New("daemon config: perNodeCertificate is accepted but not implemented yet; use in-cluster credentials or kubeconfig")
+	if perNode(conf) && opts.NodeName == "" {
+		return errors.New("daemon config: perNodeCertificate needs the node's name in MULTUS_NODE_NAME")
 	}
 	// Before the caches, which take a while and load the API server: a second
 	// daemon on the same socket fails at once, and leaves the first serving.
@@ -67,10 +67,11 @@ func Run(ctx context.Context, conf *config.DaemonConf, opts Options) error {
 		reg = prometheus.NewRegistry()
 	}
 	m := metrics.New(reg, recordCount(conf))
-	restCfg, err := restConfig(conf)
+	restCfg, stopIdentity, err := clientConfig(ctx, conf, opts)
 	if err != nil {
 		return err
 	}
+	defer stopIdentity()
 	restCfg.Wrap(m.CountingTransport)
 	cache, err := apicache.New(restCfg, opts.NodeName, "multus")
 	if err != nil {
@@ -194,20 +195,28 @@ const maxQueueWait = time.Minute
 // configuration names one, else the pod's in-cluster credentials, whose rotated
 // token client-go re-reads.
 func restConfig(conf *config.DaemonConf) (*rest.Config, error) {
-	var cfg *rest.Config
-	var err error
-	if conf.Kubeconfig != "" {
-		cfg, err = clientcmd.BuildConfigFromFlags("", conf.Kubeconfig)
-	} else {
-		cfg, err = rest.InClusterConfig()
-	}
+	cfg, err := credentials(conf.Kubeconfig)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes credentials: %w", err)
 	}
+	return tune(cfg), nil
+}
+
+// credentials reads a kubeconfig, or the pod's in-cluster credentials when
+// path is empty.
+func credentials(path string) (*rest.Config, error) {
+	if path != "" {
+		return clientcmd.BuildConfigFromFlags("", path)
+	}
+	return rest.InClusterConfig()
+}
+
+// tune sets the daemon's rate limits, timeout and user agent on cfg.
+func tune(cfg *rest.Config) *rest.Config {
 	cfg.QPS, cfg.Burst = 50, 100
 	cfg.UserAgent = "multus-daemon-polynet"
 	cfg.Timeout = 30 * time.Second
-	return cfg, nil
+	return cfg
 }
 
 // recordCount counts the attachment records in the node's cniDir.
