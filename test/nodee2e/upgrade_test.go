@@ -117,7 +117,7 @@ func upgradeImage(t *testing.T) string {
 	t.Helper()
 	bed := testbed.Require(t)
 	bins := t.TempDir()
-	pkgs := []string{"./cmd/multus", "./cmd/multus-shim", "./cmd/multus-daemon", "./cmd/passthru", "./cmd/install_multus", "./cmd/thin_entrypoint"}
+	pkgs := []string{"./cmd/multus", "./cmd/multus-shim", "./cmd/multus-daemon", "./cmd/passthru", "./cmd/install_multus", "./cmd/thin_entrypoint", "./cmd/multus-cert-approver"}
 	cmd := exec.Command("go", append([]string{"build", "-trimpath", "-ldflags",
 		"-X github.com/polynet-cni/polynet/internal/buildinfo.Version=" + upgradeVersion, "-o", bins + "/"}, pkgs...)...)
 	cmd.Dir, cmd.Env = bed.Root, append(os.Environ(), "CGO_ENABLED=0")
