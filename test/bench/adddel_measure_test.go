@@ -14,7 +14,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"github.com/containernetworking/cni/pkg/types"
 
@@ -137,56 +136,23 @@ func readPeaks(path string) (map[string]float64, error) {
 // has reaped, and its peak RSS since the last reset.
 type daemonMeter struct{ pid int }
 
-// cpu is the daemon's user+system time so far, its own (to the nanosecond, by
-// the process CPU clock) plus its reaped children's (in clock ticks, from
-// /proc/<pid>/stat: the error of a difference of two readings is below one
-// tick, and averages out over the rounds).
+// cpu is the daemon's user+system time so far, its own (to the nanosecond)
+// plus its reaped children's (in clock ticks: the error of a difference of two
+// readings is below one tick, and averages out over the rounds).
 func (d daemonMeter) cpu() (time.Duration, error) {
-	// MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED) of the kernel's posix-timers.h.
-	clock := (^int32(d.pid))<<3 | 2
-	var ts syscall.Timespec
-	if _, _, errno := syscall.Syscall(syscall.SYS_CLOCK_GETTIME, uintptr(int(clock)), uintptr(unsafe.Pointer(&ts)), 0); errno != 0 {
-		return 0, fmt.Errorf("CPU clock of pid %d: %w", d.pid, errno)
-	}
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", d.pid))
+	own, err := procCPU(d.pid)
 	if err != nil {
 		return 0, err
 	}
-	// The fields after the command name, which is in parentheses; cutime and
-	// cstime are fields 16 and 17 of proc(5), here 13 and 14.
-	_, rest, ok := strings.Cut(string(data), ") ")
-	fields := strings.Fields(rest)
-	if !ok || len(fields) < 15 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected %q", d.pid, data)
-	}
-	var ticks int64
-	for _, f := range fields[13:15] {
-		n, err := strconv.ParseInt(f, 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("/proc/%d/stat: %w", d.pid, err)
-		}
-		ticks += n
-	}
-	const userHZ = 100 // USER_HZ, the unit of /proc's times on Linux
-	return time.Duration(ts.Nano()) + time.Duration(ticks)*time.Second/userHZ, nil
+	reaped, err := reapedCPU(d.pid)
+	return own + reaped, err
 }
 
 // resetPeak sets the daemon's high water mark of RSS to its current RSS.
-func (d daemonMeter) resetPeak() error {
-	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", d.pid), []byte("5"), 0)
-}
+func (d daemonMeter) resetPeak() error { return resetPeak(d.pid) }
 
 // peakMiB is the daemon's VmHWM since the last resetPeak.
 func (d daemonMeter) peakMiB() (float64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", d.pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kib, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-			return kib / 1024, err
-		}
-	}
-	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", d.pid)
+	kib, err := procStatusKiB(d.pid, "VmHWM")
+	return kib / 1024, err
 }

@@ -9,8 +9,10 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/containernetworking/cni/pkg/types"
 
@@ -41,21 +43,34 @@ const retryAfter = 50 * time.Millisecond
 const userHZ = 100
 
 // procCPU is the CPU time, user and system, of all the process's threads, to
-// the clock tick (10 ms).
+// the nanosecond: the process's CPU clock (MAKE_PROCESS_CPUCLOCK(pid,
+// CPUCLOCK_SCHED) of the kernel's posix-timers.h), where /proc/<pid>/stat
+// counts whole clock ticks (10 ms).
 func procCPU(pid int) (time.Duration, error) {
+	clock := (^int32(pid))<<3 | 2
+	var ts syscall.Timespec
+	if _, _, errno := syscall.Syscall(syscall.SYS_CLOCK_GETTIME, uintptr(int(clock)), uintptr(unsafe.Pointer(&ts)), 0); errno != 0 {
+		return 0, fmt.Errorf("CPU clock of pid %d: %w", pid, errno)
+	}
+	return time.Duration(ts.Nano()), nil
+}
+
+// reapedCPU is the CPU time, user and system, of the children the process has
+// waited for (cutime and cstime of /proc/<pid>/stat), to the clock tick.
+func reapedCPU(pid int) (time.Duration, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
 	}
 	// The command name, in parentheses, may hold spaces: count fields after it.
-	// fields[0] is the state (field 3 of proc(5)); utime and stime are 14 and 15.
+	// fields[0] is the state (field 3 of proc(5)); cutime and cstime are 16 and 17.
 	_, rest, ok := strings.Cut(string(data), ") ")
 	fields := strings.Fields(rest)
-	if !ok || len(fields) < 13 {
+	if !ok || len(fields) < 15 {
 		return 0, fmt.Errorf("/proc/%d/stat: unexpected %q", pid, data)
 	}
 	var ticks int64
-	for _, f := range fields[11:13] {
+	for _, f := range fields[13:15] {
 		n, err := strconv.ParseInt(f, 10, 64)
 		if err != nil {
 			return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
