@@ -123,13 +123,22 @@ func (s Store) List() ([]string, error) {
 	return ids, nil
 }
 
-// Decode parses and verifies a record.
+// Decode parses and verifies a record. A record written by a later version
+// may carry fields this one does not know: it is accepted when its checksum
+// covers them (the bytes as written verify), and the fields are ignored, so
+// that going back to this version never turns its records corrupt. A field
+// no checksum covers is refused.
 func Decode(data []byte) (*podnet.Record, error) {
 	var r podnet.Record
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&r); err != nil {
-		return nil, &CorruptError{Reason: "does not decode: " + err.Error()}
+	strictErr := dec.Decode(&r)
+	if strictErr != nil {
+		r = podnet.Record{}
+		dec = json.NewDecoder(bytes.NewReader(data))
+		if err := dec.Decode(&r); err != nil {
+			return nil, &CorruptError{Reason: "does not decode: " + err.Error()}
+		}
 	}
 	if dec.More() {
 		return nil, &CorruptError{Reason: "trailing data after the record"}
@@ -137,13 +146,19 @@ func Decode(data []byte) (*podnet.Record, error) {
 	if r.Version != FormatVersion {
 		return nil, &CorruptError{Reason: fmt.Sprintf("format version %d, want %d", r.Version, FormatVersion)}
 	}
-	want := r.Checksum
-	sum, err := checksum(&r)
-	if err != nil {
-		return nil, &CorruptError{Reason: err.Error()}
-	}
-	if sum != want {
-		return nil, &CorruptError{Reason: "checksum mismatch"}
+	if !rawChecksumOK(data, r.Checksum) {
+		if strictErr != nil {
+			return nil, &CorruptError{Reason: "does not decode: " + strictErr.Error()}
+		}
+		// Bytes not as this package writes them (re-indented by hand, say):
+		// the fields it knows must still verify.
+		sum, err := checksum(&r)
+		if err != nil {
+			return nil, &CorruptError{Reason: err.Error()}
+		}
+		if sum != r.Checksum {
+			return nil, &CorruptError{Reason: "checksum mismatch"}
+		}
 	}
 	if r.ContainerID == "" {
 		return nil, &CorruptError{Reason: "no container ID"}
@@ -177,6 +192,21 @@ func encode(r *podnet.Record) ([]byte, error) {
 		return nil, fmt.Errorf("record for container %q cannot be stored faithfully (a name or argument is not UTF-8)", r.ContainerID)
 	}
 	return data, nil
+}
+
+// rawChecksumOK reports whether the record's bytes, as encode writes them
+// (the checksum the last key), hash to want once the checksum's value is
+// emptied: what the writer hashed, whatever fields its version had.
+func rawChecksumOK(data []byte, want string) bool {
+	const key = `,"checksum":"`
+	end := []byte(`"}`)
+	i := bytes.LastIndex(data, []byte(key))
+	if i < 0 || !bytes.HasSuffix(data, end) || string(data[i+len(key):len(data)-len(end)]) != want {
+		return false
+	}
+	blank := append(bytes.Clone(data[:i+len(key)]), end...)
+	sum := sha256.Sum256(blank)
+	return hex.EncodeToString(sum[:]) == want
 }
 
 // checksum hashes the record with an empty Checksum field.

@@ -1,6 +1,9 @@
 package store
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"os"
@@ -65,6 +68,50 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	ids, err := s.List()
 	if err != nil || len(ids) != 1 || ids[0] != "c1" {
 		t.Errorf("List() = %v, %v; want [c1] (no temp files)", ids, err)
+	}
+}
+
+// TestLoadAcceptsLaterFields: a record a later version wrote, with a field
+// this one does not know inside its checksum, is read (the field ignored), so
+// going back a version leaves no record unreadable; the same field added
+// without a checksum over it is refused.
+func TestLoadAcceptsLaterFields(t *testing.T) {
+	s := New(t.TempDir())
+	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	r := sample("c1")
+	r.Version = FormatVersion
+	data, err := encode(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As a later version writes it: the new field inside, hashed with an
+	// empty checksum, the checksum last.
+	i := bytes.LastIndex(data, []byte(`,"checksum":"`))
+	later := append(bytes.Clone(data[:i]), []byte(`,"later":{"x":1},"checksum":""}`)...)
+	sum := sha256.Sum256(later)
+	later = append(bytes.Clone(later[:len(later)-2]), []byte(hex.EncodeToString(sum[:])+`"}`)...)
+	if err := os.WriteFile(s.Path("c1"), later, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Load("c1")
+	if err != nil {
+		t.Fatalf("Load of a later version's record: %v", err)
+	}
+	if got.ContainerID != "c1" || len(got.Attachments) != len(r.Attachments) {
+		t.Errorf("read %+v", got)
+	}
+	// Indented by hand: the known fields still verify.
+	var pretty bytes.Buffer
+	if err := json.Indent(&pretty, data, "", "  "); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(s.Path("c1"), pretty.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Load("c1"); err != nil {
+		t.Errorf("Load of an indented record: %v", err)
 	}
 }
 
