@@ -88,6 +88,10 @@ type DaemonConf struct {
 	// retryably while the daemon restarts, instead of the runtime falling back to
 	// the primary network alone and starting pods without their other networks.
 	RemoveConfigOnShutdown bool `json:"removeConfigOnShutdown"`
+	// DynamicNetworks makes the daemon follow changes of its node's running
+	// pods' networks annotation: networks added to it are attached inside the
+	// pod's sandbox, networks removed from it detached.
+	DynamicNetworks bool `json:"dynamicNetworks"`
 
 	// Raw is the whole document, for Overlay.
 	Raw map[string]json.RawMessage `json:"-"`
@@ -123,7 +127,7 @@ var daemonOnly = []string{
 	"cniVersion", "name", "type", "socketDir", "chrootDir", "metricsPort", "enablePprof", "connectionLimit",
 	"perNodeCertificate", "multusConfigFile", "cniConfigDir", "multusAutoconfigDir", "multusMasterCNI",
 	"forceCNIVersion", "overrideNetworkName", "kubeconfig", "metricsAddress", "maxInFlight", "maxRequestBytes",
-	"requestTimeout", "shutdownTimeout", "cacheSyncTimeout", "removeConfigOnShutdown",
+	"requestTimeout", "shutdownTimeout", "cacheSyncTimeout", "removeConfigOnShutdown", "dynamicNetworks",
 }
 
 func daemonDefaults() DaemonConf {

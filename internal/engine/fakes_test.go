@@ -350,7 +350,7 @@ type fakeDevices struct {
 	calls int
 }
 
-func (f *fakeDevices) DeviceIDs(context.Context, podnet.PodRef) (map[string][]string, error) {
+func (f *fakeDevices) DeviceIDs(context.Context, *podnet.Pod) (map[string][]string, error) {
 	f.calls++
 	return f.ids, nil
 }
@@ -696,13 +696,6 @@ func (f *fakeFiles) get(path string) ([]byte, bool) {
 	defer f.mu.Unlock()
 	data, ok := f.files[path]
 	return bytes.Clone(data), ok
-}
-
-// failOn makes every operation on path fail with err.
-func (f *fakeFiles) failOn(path string, err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.fail[path] = err
 }
 
 func (f *fakeFiles) Exists(path string) error {

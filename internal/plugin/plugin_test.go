@@ -11,6 +11,7 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/google/go-cmp/cmp"
+
 	"github.com/polynet-cni/polynet/internal/request"
 )
 

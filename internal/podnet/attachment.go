@@ -30,6 +30,19 @@ type Attachment struct {
 	CNIArgs [][2]string `json:"cniArgs,omitempty"`
 	// DeviceInfoFile is the per-attachment device-info file, removed on DEL.
 	DeviceInfoFile string `json:"deviceInfoFile,omitempty"`
+	// Requested is set on the attachments made for an element of the pod's
+	// networks annotation; dynamic networks add and remove only those.
+	Requested *Requested `json:"requested,omitempty"`
+}
+
+// Requested is what an element of the pod's networks annotation asked for:
+// its NAD ("namespace/name") and the interface name it gave, "" when it let
+// the engine choose one. Dynamic networks match attachments to the annotation
+// by it, so an attachment whose generated name happens to equal another
+// element's requested one is never mistaken for it.
+type Requested struct {
+	Network   string `json:"network"`
+	Interface string `json:"interface,omitempty"`
 }
 
 // Record is every attachment of one sandbox.

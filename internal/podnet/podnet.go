@@ -35,6 +35,13 @@ type Pod struct {
 	Name        string
 	UID         string
 	Annotations map[string]string
+	// Claims names the pod's DRA ResourceClaims, in its namespace, each once:
+	// those its spec names (resourceClaimName), those made for it from
+	// templates (status.resourceClaimStatuses), and the claim of its extended
+	// resources (status.extendedResourceClaimStatus).
+	Claims []string
+	// Deleting is set once the pod has a deletion timestamp.
+	Deleting bool
 }
 
 // Ref returns the pod's reference, with its UID.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -146,9 +148,30 @@ func chartValueCases() []chartValueCase {
 			},
 		},
 		chartCustomThickCase(),
+		chartDynamicNetworksExampleCase(),
 		chartServiceMonitorCase(),
 		chartThinFlagsCase(),
 		chartOtherNamespaceCase(),
+	}
+}
+
+// chartDynamicNetworksExampleCase: the chart's example values for dynamic
+// networks turn the daemon's dynamicNetworks on and change nothing else of
+// daemon-config.json but the metrics port.
+func chartDynamicNetworksExampleCase() chartValueCase {
+	values, err := os.ReadFile(filepath.Join("..", "..", "charts", "polynet", "examples", "dynamic-networks.yaml"))
+	return chartValueCase{
+		name: "example-dynamic-networks", release: "polynet", namespace: "kube-system", values: string(values),
+		check: func(t *testing.T, objs chartObjects, ns string) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := chartManifestDaemonConfig(t)
+			want["dynamicNetworks"], want["metricsPort"] = true, float64(9091)
+			if diff := cmp.Diff(want, chartDaemonConfig(t, objs, ns)); diff != "" {
+				t.Errorf("daemon-config.json (-want +got):\n%s", diff)
+			}
+		},
 	}
 }
 

@@ -29,10 +29,13 @@ func shippedRules(t *testing.T) []rbacv1.PolicyRule {
 }
 
 // TestMinimalRole runs ADD and DEL with a ServiceAccount bound to the ClusterRole of
-// the thin manifest (get pods, get NADs, patch pods/status, create events)
-// and nothing else, and reads the API server's audit log to prove that the plugin made
-// only requests of those kinds, every one of them allowed: upstream's ClusterRole
-// grants everything on k8s.cni.cncf.io and update on pods (Multus #181).
+// the thin manifest (get pods, get NADs, patch pods/status, create events;
+// get ResourceClaims, list ResourceSlices) and nothing else, and reads the API
+// server's audit log to prove that the plugin made only requests of those
+// kinds, every one of them allowed, and every one of them: upstream's
+// ClusterRole grants everything on k8s.cni.cncf.io and update on pods (Multus
+// #181). The second pod's network takes a device of its DRA ResourceClaim;
+// the test logs the requests of that ADD.
 func TestMinimalRole(t *testing.T) {
 	const v = "1.0.0"
 	e := newEnv(t)
@@ -52,11 +55,31 @@ func TestMinimalRole(t *testing.T) {
 	}
 	e.del(conf, sb)
 
-	events, err := e.cp.AuditEvents(fmt.Sprintf("system:serviceaccount:%s:multus", e.namespace))
+	d := newDRA(e)
+	e.nad("dra", e.recorderConf(v, "dra", nil), map[string]string{"k8s.v1.cni.cncf.io/resourceName": draResource})
+	pod, sbDRA := d.pod("pod-dra", []string{"pod-dra-net"}, map[string]string{"k8s.v1.cni.cncf.io/networks": "dra"})
+	d.claim("pod-dra-net", []string{draNICDriver + "/vf-0", draGPUDriver + "/gpu-0"}, pod)
+	noKubelet := filepath.Join(t.TempDir(), "absent")
+	confDRA := e.multusConf(v, map[string]any{"podResourcesSocket": noKubelet, "kubeletCheckpoint": noKubelet})
+	start := time.Now()
+	e.add(confDRA, sbDRA)
+	end := time.Now()
+	e.del(confDRA, sbDRA)
+
+	user := fmt.Sprintf("system:serviceaccount:%s:multus", e.namespace)
+	events, err := e.cp.AuditEvents(user)
 	if err != nil {
 		t.Fatal(err)
 	}
-	allowed := map[string]bool{"get pods": true, "get network-attachment-definitions": true, "patch pods/status": true, "create events": true}
+	perKind := map[string]int{}
+	for _, ev := range events {
+		if !ev.Received.Before(start) && ev.Received.Before(end) {
+			perKind[ev.Kind()]++
+		}
+	}
+	t.Logf("requests of the thin plugin's ADD of a pod with one DRA network (%s): %v", sbDRA.Pod.Name, perKind)
+	allowed := map[string]bool{"get pods": true, "get network-attachment-definitions": true, "patch pods/status": true, "create events": true,
+		"get resourceclaims": true, "list resourceslices": true}
 	seen := map[string]bool{}
 	for _, ev := range events {
 		kind := ev.Verb + " " + ev.Resource
@@ -73,7 +96,7 @@ func TestMinimalRole(t *testing.T) {
 		kinds = append(kinds, k)
 	}
 	sort.Strings(kinds)
-	if got := strings.Join(kinds, ", "); got != "create events, get network-attachment-definitions, get pods, patch pods/status" {
-		t.Errorf("requests made: %s; want exactly the four kinds of the minimal role", got)
+	if got := strings.Join(kinds, ", "); got != "create events, get network-attachment-definitions, get pods, get resourceclaims, list resourceslices, patch pods/status" {
+		t.Errorf("requests made: %s; want exactly the six kinds of the minimal role", got)
 	}
 }

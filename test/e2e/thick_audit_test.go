@@ -48,7 +48,10 @@ var keptUnused = map[grant]string{}
 // first), ADD and DEL (status patch, events), STATUS (the API server's
 // readiness), an ADD whose pod is gone (a live read of the pod), ADD twice of a
 // pod naming a missing NAD (a live read of the NAD; the same Warning event
-// twice, which the recorder sends as a create, then a patch). It then reads
+// twice, which the recorder sends as a create, then a patch), the caches of
+// ResourceClaims and of the node's ResourceSlices, and an ADD whose claims
+// are not in them (a live read of a claim, a live list of a pool's slices).
+// It then reads
 // every request of the daemon's identity from the audit log: each must be
 // allowed, and each rule the manifest grants must have been used, or be listed
 // in keptUnused with the reason it stays.
@@ -128,7 +131,7 @@ func TestThickRoleAudit(t *testing.T) {
 		fmt.Fprintf(w, "%s\t%d\t%d\t%s\n", g, used[g][modes[0]], used[g][modes[1]], note)
 	}
 	for k, n := range nonResource {
-		fmt.Fprintf(w, "%s\t%d\t%d\tnot a resource: granted by the default role system:public-info-viewer\n", k, n[modes[0]], n[modes[1]])
+		fmt.Fprintf(w, "%s\t%d\t%d\tnot a resource: granted by the default roles system:public-info-viewer (/readyz) and system:discovery (/apis)\n", k, n[modes[0]], n[modes[1]])
 	}
 	w.Flush()
 	t.Logf("the daemon's requests by grant:\n%s", b.String())
@@ -172,6 +175,19 @@ func driveDaemonAPI(t *testing.T, e *env) {
 		}
 	}
 	e.del(conf, sb2)
+
+	// DRA: a pod whose network needs a device names a claim that does not
+	// exist (a live read of the claim) and one allocated a device of a pool
+	// that has no slice on the node (a live list of that pool's slices). It
+	// gets no device, and the ADD fails.
+	d := newDRA(e)
+	e.nad("dra", e.recorderConf(v, "dra", nil), map[string]string{"k8s.v1.cni.cncf.io/resourceName": draResource})
+	pod, sb3 := d.pod("pod-3", []string{"missing", "pod-3-net"}, map[string]string{"k8s.v1.cni.cncf.io/networks": "dra"})
+	d.claim("pod-3-net", []string{draNICDriver + "/elsewhere/vf-0"}, pod)
+	if _, err := e.rt.Add(e.ctx, conf, sb3); err == nil {
+		t.Fatal("ADD of a pod whose claims give its network no device succeeded")
+	}
+	e.del(conf, sb3)
 }
 
 // TestThickDelegateInChroot runs the daemon with chrootDir, as the thick

@@ -3,7 +3,8 @@
 // fields the engine reads, so an ADD reads nothing from the API server when the
 // cache has its objects; a lagging cache costs one live read. It writes the
 // network-status annotation with a merge patch, and records events
-// asynchronously through client-go's event broadcaster.
+// asynchronously through client-go's event broadcaster. Claims (claims.go) serves
+// pods' DRA ResourceClaims and the node's ResourceSlices the same way.
 package apicache
 
 import (
@@ -42,6 +43,8 @@ type Cache struct {
 	start     func(ctx context.Context, timeout time.Duration) error
 	recorder  record.EventRecorder
 	stopEvent func()
+	// podInformer delivers the node's pods to WatchNetworks.
+	podInformer cache.SharedIndexInformer
 }
 
 // New builds the informers: pods with spec.nodeName = nodeName (every pod when
@@ -81,7 +84,7 @@ func New(cfg *rest.Config, nodeName, component string) (*Cache, error) {
 	if err := nadInformer.Informer().SetTransform(trimNAD); err != nil {
 		return nil, err
 	}
-	c := &Cache{client: client, nadClient: nc, pods: podInformer.Lister(), nads: nadInformer.Lister()}
+	c := &Cache{client: client, nadClient: nc, pods: podInformer.Lister(), nads: nadInformer.Lister(), podInformer: podInformer.Informer()}
 	podSynced, nadSynced := podInformer.Informer().HasSynced, nadInformer.Informer().HasSynced
 	c.start = func(ctx context.Context, timeout time.Duration) error {
 		podFactory.Start(ctx.Done())
@@ -107,19 +110,31 @@ func (c *Cache) Start(ctx context.Context, timeout time.Duration) error { return
 // Stop flushes and stops the event broadcaster.
 func (c *Cache) Stop() { c.stopEvent() }
 
-// trimPod keeps what the engine reads of a pod: identity, annotations and node.
+// trimPod keeps what the engine reads of a pod: identity, annotations, node,
+// deletion, and the names of its ResourceClaims.
 func trimPod(obj any) (any, error) {
 	pod, ok := obj.(*corev1.Pod)
 	if !ok {
 		return obj, nil
 	}
-	return &corev1.Pod{
+	out := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID,
 			ResourceVersion: pod.ResourceVersion, Annotations: pod.Annotations,
+			DeletionTimestamp: pod.DeletionTimestamp,
 		},
 		Spec: corev1.PodSpec{NodeName: pod.Spec.NodeName},
-	}, nil
+	}
+	for _, c := range pod.Spec.ResourceClaims {
+		if c.ResourceClaimName != nil {
+			out.Spec.ResourceClaims = append(out.Spec.ResourceClaims, corev1.PodResourceClaim{Name: c.Name, ResourceClaimName: c.ResourceClaimName})
+		}
+	}
+	out.Status.ResourceClaimStatuses = pod.Status.ResourceClaimStatuses
+	if ext := pod.Status.ExtendedResourceClaimStatus; ext != nil {
+		out.Status.ExtendedResourceClaimStatus = &corev1.PodExtendedResourceClaimStatus{ResourceClaimName: ext.ResourceClaimName}
+	}
+	return out, nil
 }
 
 // trimNAD drops the managed fields, which can outweigh the config.
@@ -157,7 +172,22 @@ func stale(cached *corev1.Pod, ref podnet.PodRef) bool {
 }
 
 func toPod(pod *corev1.Pod) *podnet.Pod {
-	return &podnet.Pod{Namespace: pod.Namespace, Name: pod.Name, UID: string(pod.UID), Annotations: pod.Annotations}
+	var claims []string
+	for _, c := range pod.Spec.ResourceClaims {
+		if c.ResourceClaimName != nil {
+			claims = append(claims, *c.ResourceClaimName)
+		}
+	}
+	for _, c := range pod.Status.ResourceClaimStatuses {
+		if c.ResourceClaimName != nil {
+			claims = append(claims, *c.ResourceClaimName)
+		}
+	}
+	if ext := pod.Status.ExtendedResourceClaimStatus; ext != nil {
+		claims = append(claims, ext.ResourceClaimName)
+	}
+	return &podnet.Pod{Namespace: pod.Namespace, Name: pod.Name, UID: string(pod.UID), Annotations: pod.Annotations,
+		Claims: podnet.ClaimNames(claims...), Deleting: pod.DeletionTimestamp != nil}
 }
 
 // NAD reads a NetworkAttachmentDefinition from the cache, else once from the API.

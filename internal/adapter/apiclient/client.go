@@ -1,5 +1,6 @@
 // Package apiclient is the engine's adapter to the Kubernetes API server for the thin
-// plugin: GET of pods and NADs, a merge PATCH of the network-status annotation on
+// plugin: GET of pods and NADs (and of a pod's DRA ResourceClaims, LIST of their
+// pools' ResourceSlices), a merge PATCH of the network-status annotation on
 // the pod's status subresource, and events. It speaks JSON over the standard
 // library's HTTP client and decodes into package podnet's plain types, so the
 // per-pod binary links no client-go at all.

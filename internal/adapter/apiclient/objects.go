@@ -15,23 +15,56 @@ import (
 
 // objectMeta is the part of metadata we decode.
 type objectMeta struct {
-	Name        string            `json:"name"`
-	Namespace   string            `json:"namespace"`
-	UID         string            `json:"uid"`
-	Annotations map[string]string `json:"annotations"`
+	Name              string            `json:"name"`
+	Namespace         string            `json:"namespace"`
+	UID               string            `json:"uid"`
+	Annotations       map[string]string `json:"annotations"`
+	DeletionTimestamp *string           `json:"deletionTimestamp"`
+}
+
+// pod is the part of a pod we decode: its metadata, and the names of its
+// ResourceClaims, in its spec and its status.
+type pod struct {
+	Metadata objectMeta `json:"metadata"`
+	Spec     struct {
+		ResourceClaims []struct {
+			ResourceClaimName string `json:"resourceClaimName"`
+		} `json:"resourceClaims"`
+	} `json:"spec"`
+	Status struct {
+		ResourceClaimStatuses []struct {
+			ResourceClaimName string `json:"resourceClaimName"`
+		} `json:"resourceClaimStatuses"`
+		ExtendedResourceClaimStatus *struct {
+			ResourceClaimName string `json:"resourceClaimName"`
+		} `json:"extendedResourceClaimStatus"`
+	} `json:"status"`
 }
 
 // Pod reads a pod.
 func (c *Client) Pod(ctx context.Context, namespace, name string) (*podnet.Pod, error) {
-	var obj struct {
-		Metadata objectMeta `json:"metadata"`
-	}
+	var obj pod
 	path := fmt.Sprintf("/api/v1/namespaces/%s/pods/%s", escape(namespace), escape(name))
 	if err := c.do(ctx, http.MethodGet, path, "", nil, &obj); err != nil {
 		return nil, notFound(err, "pod", namespace, name)
 	}
-	m := obj.Metadata
-	return &podnet.Pod{Namespace: m.Namespace, Name: m.Name, UID: m.UID, Annotations: m.Annotations}, nil
+	return obj.podnet(), nil
+}
+
+func (p *pod) podnet() *podnet.Pod {
+	m := p.Metadata
+	var claims []string
+	for _, c := range p.Spec.ResourceClaims {
+		claims = append(claims, c.ResourceClaimName)
+	}
+	for _, c := range p.Status.ResourceClaimStatuses {
+		claims = append(claims, c.ResourceClaimName)
+	}
+	if ext := p.Status.ExtendedResourceClaimStatus; ext != nil {
+		claims = append(claims, ext.ResourceClaimName)
+	}
+	return &podnet.Pod{Namespace: m.Namespace, Name: m.Name, UID: m.UID, Annotations: m.Annotations,
+		Claims: podnet.ClaimNames(claims...), Deleting: m.DeletionTimestamp != nil}
 }
 
 // NAD reads a NetworkAttachmentDefinition.

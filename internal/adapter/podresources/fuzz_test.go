@@ -51,7 +51,7 @@ func FuzzCheckpoint(f *testing.F) {
 		if err := os.WriteFile(src.Checkpoint, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		got, err := src.DeviceIDs(t.Context(), podnet.PodRef{Namespace: "ns", Name: "p", UID: "u1"})
+		got, err := src.DeviceIDs(t.Context(), &podnet.Pod{Namespace: "ns", Name: "p", UID: "u1"})
 		if err != nil {
 			if got != nil || !strings.Contains(err.Error(), src.Checkpoint) {
 				t.Fatalf("refused with %q and %v; want an error naming %s alone", err, got, src.Checkpoint)

@@ -32,13 +32,13 @@ type Source struct {
 
 // DeviceIDs returns the device IDs allocated to the pod, by resource name, each
 // list sorted so that attachments take them in a stable order.
-func (s Source) DeviceIDs(ctx context.Context, pod podnet.PodRef) (map[string][]string, error) {
+func (s Source) DeviceIDs(ctx context.Context, pod *podnet.Pod) (map[string][]string, error) {
 	var out map[string][]string
 	var err error
 	if _, statErr := os.Stat(s.Socket); statErr == nil {
-		out, err = s.fromAPI(ctx, pod)
+		out, err = s.fromAPI(ctx, pod.Ref())
 	} else {
-		out, err = s.fromCheckpoint(pod)
+		out, err = s.fromCheckpoint(pod.Ref())
 	}
 	if err != nil {
 		return nil, err

@@ -26,7 +26,7 @@ func TestCheckpointFormats(t *testing.T) {
 				t.Fatal(err)
 			}
 			s := Source{Socket: filepath.Join(t.TempDir(), "none.sock"), Checkpoint: path}
-			got, err := s.DeviceIDs(context.Background(), podnet.PodRef{Namespace: "ns", Name: "p", UID: "u1"})
+			got, err := s.DeviceIDs(context.Background(), &podnet.Pod{Namespace: "ns", Name: "p", UID: "u1"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -41,7 +41,7 @@ func TestCheckpointFormats(t *testing.T) {
 func TestNoSource(t *testing.T) {
 	dir := t.TempDir()
 	s := Source{Socket: filepath.Join(dir, "kubelet.sock"), Checkpoint: filepath.Join(dir, "checkpoint")}
-	if _, err := s.DeviceIDs(context.Background(), podnet.PodRef{}); err == nil {
+	if _, err := s.DeviceIDs(context.Background(), &podnet.Pod{}); err == nil {
 		t.Fatal("no error without a socket or a checkpoint")
 	}
 }

@@ -118,7 +118,7 @@ func Resolve(ctx context.Context, in Input) ([]Planned, error) {
 	if aux != nil {
 		planned = append(planned, *aux)
 	}
-	if err := assignDevices(ctx, in, planned); err != nil {
+	if err := assignDevices(ctx, in, planned, nil); err != nil {
 		return nil, err
 	}
 	if err := nameInterfaces(in.Req.IfName, planned); err != nil {
@@ -224,6 +224,7 @@ func selected(ctx context.Context, in Input, sel *selection.Element) (Planned, e
 		return Planned{}, err
 	}
 	p.Selection = sel
+	p.Requested = &podnet.Requested{Network: sel.Ref(), Interface: sel.Interface}
 	if p.Config, err = mergeCNIArgs(p.Config, sel.CNIArgs); err != nil {
 		return Planned{}, &ConfigError{Network: p.Network, Source: "cni-args", Err: err}
 	}

@@ -3,6 +3,7 @@ package attach
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -10,10 +11,11 @@ import (
 	"github.com/polynet-cni/polynet/internal/podnet"
 )
 
-// DeviceSource tells the devices kubelet allocated to a pod, by resource name,
-// each list in a stable order.
+// DeviceSource tells the devices allocated to a pod, by resource name, each
+// list in a stable order: kubelet's device plugins' (package podresources),
+// and those of the pod's ResourceClaims (Devices, which merges both).
 type DeviceSource interface {
-	DeviceIDs(ctx context.Context, pod podnet.PodRef) (map[string][]string, error)
+	DeviceIDs(ctx context.Context, pod *podnet.Pod) (map[string][]string, error)
 }
 
 // DeviceError says a network needs a device of a resource the pod was not given
@@ -58,7 +60,10 @@ func (e *PodDeviceIDError) CNICode() uint { return cnicode.NetworkRefused }
 // it); else it is refused (*PodDeviceIDError). The device goes into the
 // configuration as deviceID and pciBusID, where SR-IOV and host-device plugins
 // read it, and as the deviceID capability argument.
-func assignDevices(ctx context.Context, in Input, planned []Planned) error {
+//
+// taken are devices attachments of the sandbox already have (a running pod
+// that gains a network): they are not given again.
+func assignDevices(ctx context.Context, in Input, planned []Planned, taken map[string]bool) error {
 	var alloc map[string][]string
 	next := map[string]int{}
 	for i := range planned {
@@ -72,10 +77,19 @@ func assignDevices(ctx context.Context, in Input, planned []Planned) error {
 			if alloc == nil {
 				var err error
 				if alloc, err = podDevices(ctx, in); err != nil {
+					// A failed API read keeps its own CNI code: a transient
+					// one is worth the runtime's retry.
+					var apiErr *podnet.APIError
+					if errors.As(err, &apiErr) {
+						return fmt.Errorf("network %q needs a device of resource %q: %w", p.Network, resource, err)
+					}
 					return &DeviceError{Network: p.Network, Resource: resource, Reason: err.Error()}
 				}
 			}
 			ids := slices.Sorted(slices.Values(alloc[resource]))
+			for next[resource] < len(ids) && taken[ids[next[resource]]] {
+				next[resource]++
+			}
 			if next[resource] >= len(ids) {
 				return &DeviceError{Network: p.Network, Resource: resource,
 					Reason: fmt.Sprintf("kubelet allocated %d to the pod and earlier attachments took them", len(ids))}
@@ -105,7 +119,7 @@ func podDevices(ctx context.Context, in Input) (map[string][]string, error) {
 	if in.Devices == nil || in.Pod == nil {
 		return nil, fmt.Errorf("no device information is available for this pod")
 	}
-	return in.Devices.DeviceIDs(ctx, in.Pod.Ref())
+	return in.Devices.DeviceIDs(ctx, in.Pod)
 }
 
 // assignDeviceInfoFiles names each attachment's device-info file (D-4.2.1) when it

@@ -21,8 +21,8 @@ type fakeDevices struct {
 	calls []podnet.PodRef
 }
 
-func (f *fakeDevices) DeviceIDs(_ context.Context, pod podnet.PodRef) (map[string][]string, error) {
-	f.calls = append(f.calls, pod)
+func (f *fakeDevices) DeviceIDs(_ context.Context, pod *podnet.Pod) (map[string][]string, error) {
+	f.calls = append(f.calls, pod.Ref())
 	return f.ids, f.err
 }
 

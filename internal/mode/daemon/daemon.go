@@ -78,14 +78,30 @@ func Run(ctx context.Context, conf *config.DaemonConf, opts Options) error {
 		return fmt.Errorf("kubernetes client: %w", err)
 	}
 	defer cache.Stop()
-	if err := cache.Start(ctx, conf.CacheSyncTimeout.Duration); err != nil {
-		return err
-	}
 	var exec invoke.Exec
 	if conf.ChrootDir != "" {
 		exec = delegate.ChrootExec{Root: conf.ChrootDir}
 	}
 	d := &dispatcher{conf: conf, kube: cache, metrics: m, exec: exec, log: log}
+	var background []func(context.Context) error
+	if conf.DynamicNetworks {
+		// Watched before the caches start, so that every pod listed at start
+		// is reconciled once: changes made while the daemon was away too.
+		d.dynamic = newDynamicNetworks(d, cache, log)
+		if err := cache.WatchNetworks(d.dynamic.enqueue); err != nil {
+			return fmt.Errorf("dynamic networks: %w", err)
+		}
+		if err := d.dynamic.load(conf.CNIDir); err != nil {
+			return err
+		}
+		background = append(background, d.dynamic.run)
+	}
+	if err := cache.Start(ctx, conf.CacheSyncTimeout.Duration); err != nil {
+		return err
+	}
+	if d.claims, err = startClaims(ctx, restCfg, conf, opts.NodeName, log); err != nil {
+		return err
+	}
 	limit := 0
 	if conf.ConnectionLimit != nil {
 		limit = *conf.ConnectionLimit
@@ -98,14 +114,19 @@ func Run(ctx context.Context, conf *config.DaemonConf, opts Options) error {
 	if err := srv.Listen(); err != nil {
 		return err
 	}
-	return serve(ctx, conf, log, reg, srv)
+	return serve(ctx, conf, log, reg, srv, background...)
 }
 
 // serve runs the socket, the metrics listener and the configuration manager, and
 // shuts them down when ctx ends.
-func serve(ctx context.Context, conf *config.DaemonConf, log *slog.Logger, reg *prometheus.Registry, srv *socketapi.Server) error {
+//
+// background are run beside them until ctx ends.
+func serve(ctx context.Context, conf *config.DaemonConf, log *slog.Logger, reg *prometheus.Registry, srv *socketapi.Server, background ...func(context.Context) error) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(srv.Serve)
+	for _, run := range background {
+		g.Go(func() error { return run(gctx) })
+	}
 	metricsSrv, err := startMetrics(g, conf, reg)
 	if err != nil {
 		_ = srv.Shutdown(context.Background())

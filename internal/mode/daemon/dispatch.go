@@ -31,6 +31,11 @@ type dispatcher struct {
 	exec    invoke.Exec
 	log     *slog.Logger
 	locks   sandboxLocks
+	// claims reads DRA objects for the engines; nil when the API server
+	// serves no DRA.
+	claims attach.ClaimSource
+	// dynamic follows pods' networks annotation; nil unless dynamicNetworks.
+	dynamic *dynamicNetworks
 }
 
 // prepare builds the typed request from the request's own environment, and the
@@ -69,7 +74,8 @@ func (d *dispatcher) engine(conf *config.PluginConf, req *request.Request) *engi
 		Instrument: func(r *delegate.Runner) engine.Delegates {
 			return instrumented{Runner: r, metrics: d.metrics}
 		},
-		Log: d.log,
+		Claims: d.claims,
+		Log:    d.log,
 	})
 	eng.CleanupTimeout = d.conf.RequestTimeout.Duration
 	return eng
@@ -84,7 +90,27 @@ func (d *dispatcher) CNI(ctx context.Context, r *socketapi.Request) (json.RawMes
 		return nil, err
 	}
 	defer d.locks.lock(req.ContainerID)()
-	return d.engine(conf, req).Handle(ctx, req, conf)
+	out, err := d.engine(conf, req).Handle(ctx, req, conf)
+	d.track(req, conf, err)
+	return out, err
+}
+
+// track keeps dynamic networks' index of sandboxes current. A sandbox just
+// added is reconciled once: its pod's annotation may have changed after the
+// ADD read it.
+func (d *dispatcher) track(req *request.Request, conf *config.PluginConf, err error) {
+	if d.dynamic == nil || err != nil || req.ContainerID == "" {
+		return
+	}
+	switch req.Command {
+	case request.Add:
+		if req.HasPod() {
+			d.dynamic.index.put(req.ContainerID, req.Pod, conf.CNIVersion, conf)
+			d.dynamic.enqueue(req.Pod)
+		}
+	case request.Del:
+		d.dynamic.index.remove(req.ContainerID)
+	}
 }
 
 // Delegate runs upstream's /delegate: one network, given as its CNI

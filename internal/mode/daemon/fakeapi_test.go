@@ -70,6 +70,9 @@ func (a *miniAPI) serve(w http.ResponseWriter, r *http.Request) {
 		a.listOrWatch(w, r, "v1", "Pod", a.pods)
 	case r.URL.Path == "/apis/k8s.cni.cncf.io/v1/network-attachment-definitions":
 		a.listOrWatch(w, r, "k8s.cni.cncf.io/v1", "NetworkAttachmentDefinition", nil)
+	case r.URL.Path == "/apis/resource.k8s.io/v1":
+		// An API server without DRA: the daemon goes without it.
+		a.writeJSON(w, http.StatusNotFound, map[string]any{"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404, "reason": "NotFound"})
 	case r.Method == http.MethodPatch:
 		a.mu.Lock()
 		a.patches = append(a.patches, call)

@@ -19,6 +19,7 @@ import (
 	"github.com/polynet-cni/polynet/internal/adapter/store"
 	"github.com/polynet-cni/polynet/internal/config"
 	"github.com/polynet-cni/polynet/internal/engine"
+	"github.com/polynet-cni/polynet/internal/engine/attach"
 	"github.com/polynet-cni/polynet/internal/request"
 )
 
@@ -32,7 +33,11 @@ type Options struct {
 	// Instrument wraps the delegates, for the daemon's metrics; nil leaves them
 	// as they are.
 	Instrument func(*delegate.Runner) engine.Delegates
-	Log        *slog.Logger
+	// Claims reads pods' ResourceClaims and the node's ResourceSlices, whose
+	// network devices join kubelet's; nil reads none (no API server, or one
+	// that does not serve resource.k8s.io/v1). Pass an untyped nil.
+	Claims attach.ClaimSource
+	Log    *slog.Logger
 }
 
 // New returns the engine for one request: delegates are looked up in the
@@ -48,10 +53,23 @@ func New(conf *config.PluginConf, req *request.Request, o Options) *engine.Engin
 		Kube:      o.Kube,
 		Delegates: delegates,
 		Routes:    netnsroute.Editor{},
-		Devices:   podresources.Source{Socket: conf.PodResourcesSocket, Checkpoint: conf.KubeletCheckpoint, Timeout: conf.APITimeout.Duration},
+		Devices:   devices(conf, req, o),
 		Confs:     confdir.Source{},
 		Records:   store.New(conf.CNIDir),
 		Files:     hostfiles.Files{},
 		Log:       o.Log,
 	}
+}
+
+// devices are kubelet's device-plugin allocations and, when the API server
+// serves DRA, the network devices of the pod's ResourceClaims.
+func devices(conf *config.PluginConf, req *request.Request, o Options) attach.Devices {
+	d := attach.Devices{
+		Kubelet: podresources.Source{Socket: conf.PodResourcesSocket, Checkpoint: conf.KubeletCheckpoint, Timeout: conf.APITimeout.Duration},
+		Claims:  o.Claims,
+	}
+	if o.Log != nil {
+		d.Log = o.Log.With("containerID", req.ContainerID, "pod", req.Pod.String())
+	}
+	return d
 }

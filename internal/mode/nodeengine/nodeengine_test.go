@@ -17,6 +17,7 @@ import (
 	"github.com/polynet-cni/polynet/internal/adapter/store"
 	"github.com/polynet-cni/polynet/internal/config"
 	"github.com/polynet-cni/polynet/internal/engine"
+	"github.com/polynet-cni/polynet/internal/engine/attach"
 	"github.com/polynet-cni/polynet/internal/request"
 )
 
@@ -62,8 +63,15 @@ func TestNew(t *testing.T) {
 	if diff := cmp.Diff(&delegate.Runner{Path: []string{"/opt/a", "/opt/b", "/usr/libexec/cni", "/opt/b"}, CacheDir: "/var/lib/test-cni", Exec: exec}, runner); diff != "" {
 		t.Errorf("delegate runner (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(podresources.Source{Socket: "/run/pr.sock", Checkpoint: "/var/lib/ckpt", Timeout: 7 * time.Second}, e.Devices); diff != "" {
-		t.Errorf("devices (-want +got):\n%s", diff)
+	devs, ok := e.Devices.(attach.Devices)
+	if !ok {
+		t.Fatalf("Devices is %T, want attach.Devices", e.Devices)
+	}
+	if diff := cmp.Diff(podresources.Source{Socket: "/run/pr.sock", Checkpoint: "/var/lib/ckpt", Timeout: 7 * time.Second}, devs.Kubelet); diff != "" {
+		t.Errorf("kubelet's devices (-want +got):\n%s", diff)
+	}
+	if devs.Claims != nil || devs.Log == nil {
+		t.Errorf("devices' claims %v (want none: no Claims option), log %v (want the request's)", devs.Claims, devs.Log)
 	}
 	if diff := cmp.Diff(store.New("/var/lib/test-cni"), e.Records); diff != "" {
 		t.Errorf("records (-want +got):\n%s", diff)
@@ -98,6 +106,21 @@ func TestNewInstrument(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{config.DefaultBinDir}, got.Path); diff != "" {
 		t.Errorf("runner path (-want +got):\n%s", diff)
+	}
+}
+
+// fakeClaims is a ClaimSource that is never called.
+type fakeClaims struct{ attach.ClaimSource }
+
+// TestNewClaims: the Claims option joins kubelet's devices in the engine's
+// device source.
+func TestNewClaims(t *testing.T) {
+	conf := parse(t, `{"cniVersion":"1.0.0","name":"n","type":"multus","clusterNetwork":"c"}`)
+	claims := &fakeClaims{}
+	e := New(conf, &request.Request{}, Options{Claims: claims})
+	devs, ok := e.Devices.(attach.Devices)
+	if !ok || devs.Claims != attach.ClaimSource(claims) || devs.Kubelet == nil {
+		t.Errorf("Devices %#v, want kubelet's and the given claims", e.Devices)
 	}
 }
 

@@ -31,6 +31,10 @@ type lazyKube struct {
 	// sent, which the process waits for before it exits.
 	log    *slog.Logger
 	events sync.WaitGroup
+
+	// pools are the ResourceSlices read, by pool name, for this one request.
+	poolsMu sync.Mutex
+	pools   map[string][]podnet.ResourceSlice
 }
 
 // newLazyKube returns nil in delegates-only mode: no kubeconfig in the
@@ -79,6 +83,44 @@ func (l *lazyKube) NAD(ctx context.Context, namespace, name string) (*podnet.NAD
 		return nil, err
 	}
 	return c.NAD(ctx, namespace, name)
+}
+
+// Claim reads a ResourceClaim of the pod's namespace live.
+func (l *lazyKube) Claim(ctx context.Context, pod podnet.PodRef, name string) (*podnet.Claim, error) {
+	c, err := l.get()
+	if err != nil {
+		return nil, err
+	}
+	return c.Claim(ctx, pod.Namespace, name)
+}
+
+// Slices returns a pool's ResourceSlices, from one live list of the pools of
+// that name: a claim's devices of several drivers in pools named alike (after
+// the node) cost one request.
+func (l *lazyKube) Slices(ctx context.Context, driver, pool string, _ []string) ([]podnet.ResourceSlice, error) {
+	c, err := l.get()
+	if err != nil {
+		return nil, err
+	}
+	l.poolsMu.Lock()
+	defer l.poolsMu.Unlock()
+	all, ok := l.pools[pool]
+	if !ok {
+		if all, err = c.PoolSlices(ctx, pool); err != nil {
+			return nil, err
+		}
+		if l.pools == nil {
+			l.pools = map[string][]podnet.ResourceSlice{}
+		}
+		l.pools[pool] = all
+	}
+	var out []podnet.ResourceSlice
+	for _, s := range all {
+		if s.Driver == driver {
+			out = append(out, s)
+		}
+	}
+	return out, nil
 }
 
 func (l *lazyKube) PatchNetworkStatus(ctx context.Context, ref podnet.PodRef, value string) error {

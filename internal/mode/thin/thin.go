@@ -44,6 +44,9 @@ func (h Handler) Handle(ctx context.Context, command string, stdin []byte, geten
 		k.log = log
 		defer k.waitEvents() // before the log closes
 		o.Kube = k
+		// Read only for a pod that names ResourceClaims, when a network
+		// asks for a device.
+		o.Claims = k
 	}
 	return nodeengine.New(conf, req, o).Handle(ctx, req, conf)
 }
