@@ -63,6 +63,15 @@ type SliceDevice struct {
 	Attributes map[string]string
 }
 
+// SetAttribute records a string attribute of the device, named as the slice
+// of driver names it (QualifiedAttribute).
+func (d *SliceDevice) SetAttribute(driver, name, value string) {
+	if d.Attributes == nil {
+		d.Attributes = map[string]string{}
+	}
+	d.Attributes[QualifiedAttribute(driver, name)] = value
+}
+
 // QualifiedAttribute is a device attribute's fully qualified name: a name
 // without a domain is in the driver's (resource.k8s.io/v1).
 func QualifiedAttribute(driver, name string) string {

@@ -231,13 +231,9 @@ func toSlice(s *resourcev1.ResourceSlice) podnet.ResourceSlice {
 	for _, d := range s.Spec.Devices {
 		dev := podnet.SliceDevice{Name: d.Name}
 		for name, attr := range d.Attributes {
-			if attr.StringValue == nil {
-				continue
+			if attr.StringValue != nil {
+				dev.SetAttribute(s.Spec.Driver, string(name), *attr.StringValue)
 			}
-			if dev.Attributes == nil {
-				dev.Attributes = map[string]string{}
-			}
-			dev.Attributes[podnet.QualifiedAttribute(s.Spec.Driver, string(name))] = *attr.StringValue
 		}
 		out.Devices = append(out.Devices, dev)
 	}

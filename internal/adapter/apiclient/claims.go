@@ -98,13 +98,9 @@ func (c *Client) PoolSlices(ctx context.Context, pool string) ([]podnet.Resource
 		for _, d := range it.Spec.Devices {
 			dev := podnet.SliceDevice{Name: d.Name}
 			for name, attr := range d.Attributes {
-				if attr.String == nil {
-					continue
+				if attr.String != nil {
+					dev.SetAttribute(s.Driver, name, *attr.String)
 				}
-				if dev.Attributes == nil {
-					dev.Attributes = map[string]string{}
-				}
-				dev.Attributes[podnet.QualifiedAttribute(s.Driver, name)] = *attr.String
 			}
 			s.Devices = append(s.Devices, dev)
 		}

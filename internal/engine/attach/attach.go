@@ -118,10 +118,17 @@ func Resolve(ctx context.Context, in Input) ([]Planned, error) {
 	if aux != nil {
 		planned = append(planned, *aux)
 	}
-	if err := assignDevices(ctx, in, planned, nil); err != nil {
+	return finish(ctx, in, planned, nil, func() error { return nameInterfaces(in.Req.IfName, planned) })
+}
+
+// finish gives the chosen attachments what depends on the others: a device
+// each (none of taken), their interface names (name), their device-info files
+// (whose names include the interface) and the pod's CNI_ARGS.
+func finish(ctx context.Context, in Input, planned []Planned, taken map[string]bool, name func() error) ([]Planned, error) {
+	if err := assignDevices(ctx, in, planned, taken); err != nil {
 		return nil, err
 	}
-	if err := nameInterfaces(in.Req.IfName, planned); err != nil {
+	if err := name(); err != nil {
 		return nil, err
 	}
 	if err := assignDeviceInfoFiles(in, planned); err != nil {

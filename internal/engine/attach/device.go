@@ -51,7 +51,7 @@ func (e *PodDeviceIDError) Error() string {
 func (e *PodDeviceIDError) CNICode() uint { return cnicode.NetworkRefused }
 
 // assignDevices gives every attachment from a NAD annotated with
-// k8s.v1.cni.cncf.io/resourceName the next device kubelet allocated to the pod for
+// k8s.v1.cni.cncf.io/resourceName the next device allocated to the pod for
 // that resource, so several attachments of one resource each get their own, in the
 // sorted order of the device IDs; the cluster network too, when it is such a NAD
 // (upstream never gives it one: #501). A selection's deviceID (upstream's
@@ -91,8 +91,11 @@ func assignDevices(ctx context.Context, in Input, planned []Planned, taken map[s
 				next[resource]++
 			}
 			if next[resource] >= len(ids) {
-				return &DeviceError{Network: p.Network, Resource: resource,
-					Reason: fmt.Sprintf("kubelet allocated %d to the pod and earlier attachments took them", len(ids))}
+				reason := "the pod was allocated none, by a device plugin or through a ResourceClaim"
+				if len(ids) > 0 {
+					reason = fmt.Sprintf("the %d the pod was allocated are taken by its other attachments", len(ids))
+				}
+				return &DeviceError{Network: p.Network, Resource: resource, Reason: reason}
 			}
 			deviceID = ids[next[resource]]
 			next[resource]++

@@ -94,20 +94,7 @@ func Plug(ctx context.Context, in Input, existing []podnet.Attachment, add []sel
 			taken[id] = true
 		}
 	}
-	if err := assignDevices(ctx, in, planned, taken); err != nil {
-		return nil, err
-	}
-	if err := nameAdded(in, existing, planned); err != nil {
-		return nil, err
-	}
-	if err := assignDeviceInfoFiles(in, planned); err != nil {
-		return nil, err
-	}
-	args := delegateArgs(in)
-	for i := range planned {
-		planned[i].CNIArgs = args
-	}
-	return planned, nil
+	return finish(ctx, in, planned, taken, func() error { return nameAdded(in, existing, planned) })
 }
 
 // nameAdded names the interfaces of networks added to a running sandbox. The

@@ -105,7 +105,7 @@ func (d *dispatcher) track(req *request.Request, conf *config.PluginConf, err er
 	switch req.Command {
 	case request.Add:
 		if req.HasPod() {
-			d.dynamic.index.put(req.ContainerID, req.Pod, conf.CNIVersion, conf)
+			d.dynamic.index.put(req.ContainerID, req.Pod, conf.CNIVersion, conf, req.Path)
 			d.dynamic.enqueue(req.Pod)
 		}
 	case request.Del:

@@ -91,7 +91,7 @@ func (n *dynamicNetworks) load(cniDir string) error {
 			n.log.Warn("skipping an attachment record that cannot be read", "containerID", id, "error", err)
 			continue
 		}
-		n.index.put(rec.ContainerID, rec.Pod, rec.CNIVersion, nil)
+		n.index.put(rec.ContainerID, rec.Pod, rec.CNIVersion, nil, nil)
 	}
 	return nil
 }
@@ -173,7 +173,7 @@ func (d *dispatcher) reconcileSandbox(ctx context.Context, log *slog.Logger, sb 
 	}
 	defer d.locks.lock(sb.containerID)()
 	start := time.Now()
-	done, err := d.engine(conf, &request.Request{}).Reconcile(ctx, conf, sb.containerID, pod)
+	done, err := d.engine(conf, &request.Request{Path: sb.path}).Reconcile(ctx, conf, sb.containerID, pod)
 	if len(done.Added)+len(done.Removed) > 0 {
 		log.Info("reconciled the pod's networks", "pod", pod.Ref().String(), "containerID", sb.containerID,
 			"added", done.Added, "removed", done.Removed, "took", time.Since(start))
@@ -217,15 +217,18 @@ type indexed struct {
 	// added it: networks are added to it as its ADD would have added them
 	// (the shim's keys too, and its cniDir, where its record is).
 	conf *config.PluginConf
+	// path is the runtime's CNI_PATH of its ADD, searched after binDir as
+	// ADD searched it; unknown for a sandbox added before the daemon started.
+	path []string
 }
 
-func (x *sandboxIndex) put(containerID string, pod podnet.PodRef, cniVersion string, conf *config.PluginConf) {
+func (x *sandboxIndex) put(containerID string, pod podnet.PodRef, cniVersion string, conf *config.PluginConf, path []string) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.sandboxes == nil {
 		x.sandboxes = map[string]indexed{}
 	}
-	x.sandboxes[containerID] = indexed{containerID: containerID, pod: pod, cniVersion: cniVersion, conf: conf}
+	x.sandboxes[containerID] = indexed{containerID: containerID, pod: pod, cniVersion: cniVersion, conf: conf, path: path}
 }
 
 func (x *sandboxIndex) remove(containerID string) {

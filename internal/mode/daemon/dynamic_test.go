@@ -106,7 +106,7 @@ func TestReconcileRetries(t *testing.T) {
 				}
 				return nil
 			}
-			n.index.put("c1", pod.Ref(), "1.0.0", nil)
+			n.index.put("c1", pod.Ref(), "1.0.0", nil, nil)
 			n.enqueue(pod.Ref())
 			if got := runReconciler(t, n, pods, &calls, tt.wantCalls, len(tt.wantEvents)); got != tt.wantCalls {
 				t.Errorf("%d calls, want %d", got, tt.wantCalls)
@@ -124,10 +124,10 @@ func TestReconcileRetries(t *testing.T) {
 // pod's by name alone; removed ones are gone.
 func TestSandboxIndex(t *testing.T) {
 	var x sandboxIndex
-	x.put("c1", podnet.PodRef{Namespace: "ns1", Name: "a", UID: "u1"}, "1.0.0", nil)
-	x.put("c2", podnet.PodRef{Namespace: "ns1", Name: "a", UID: "u0"}, "1.0.0", nil)
-	x.put("c3", podnet.PodRef{Namespace: "ns2", Name: "a", UID: "u3"}, "1.0.0", nil)
-	x.put("c4", podnet.PodRef{Namespace: "ns1", Name: "b"}, "1.0.0", nil)
+	x.put("c1", podnet.PodRef{Namespace: "ns1", Name: "a", UID: "u1"}, "1.0.0", nil, nil)
+	x.put("c2", podnet.PodRef{Namespace: "ns1", Name: "a", UID: "u0"}, "1.0.0", nil, nil)
+	x.put("c3", podnet.PodRef{Namespace: "ns2", Name: "a", UID: "u3"}, "1.0.0", nil, nil)
+	x.put("c4", podnet.PodRef{Namespace: "ns1", Name: "b"}, "1.0.0", nil, nil)
 	ids := func(pod *podnet.Pod) []string {
 		var out []string
 		for _, sb := range x.of(pod) {
