@@ -28,6 +28,9 @@ type Metrics struct {
 	InFlight prometheus.Gauge
 	// APIRequests counts Kubernetes API requests by method and code.
 	APIRequests *prometheus.CounterVec
+	// DynamicChanges counts what dynamic networks did to running pods:
+	// interfaces added and removed, and reconciliations that failed.
+	DynamicChanges *prometheus.CounterVec
 }
 
 var buckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120}
@@ -54,8 +57,12 @@ func New(reg prometheus.Registerer, records func() float64) *Metrics {
 		APIRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "multus_kubernetes_api_requests_total", Help: "Kubernetes API requests by method and status code.",
 		}, []string{"method", "code"}),
+		DynamicChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "multus_dynamic_network_changes_total",
+			Help: "Changes of running pods' networks (dynamicNetworks): interfaces added, removed, and reconciliations failed.",
+		}, []string{"change"}),
 	}
-	reg.MustRegister(m.Requests, m.Latency, m.NetworkLatency, m.DelegateFailures, m.InFlight, m.APIRequests,
+	reg.MustRegister(m.Requests, m.Latency, m.NetworkLatency, m.DelegateFailures, m.InFlight, m.APIRequests, m.DynamicChanges,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "multus_attachment_records", Help: "Attachment records on disk: sandboxes with networks.",
 		}, records),
@@ -67,6 +74,15 @@ func New(reg prometheus.Registerer, records func() float64) *Metrics {
 func (m *Metrics) ObserveRequest(endpoint, command, result string, d time.Duration) {
 	m.Requests.WithLabelValues(endpoint, command, result).Inc()
 	m.Latency.WithLabelValues(command).Observe(d.Seconds())
+}
+
+// ObserveDynamic records one reconciliation of a running pod's networks.
+func (m *Metrics) ObserveDynamic(added, removed int, failed bool) {
+	m.DynamicChanges.WithLabelValues("added").Add(float64(added))
+	m.DynamicChanges.WithLabelValues("removed").Add(float64(removed))
+	if failed {
+		m.DynamicChanges.WithLabelValues("failed").Inc()
+	}
 }
 
 // AddInFlight moves the gauge of requests being processed.

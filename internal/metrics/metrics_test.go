@@ -18,6 +18,7 @@ var ours = []string{
 	"multus_attachment_duration_seconds",
 	"multus_attachment_records",
 	"multus_delegate_failures_total",
+	"multus_dynamic_network_changes_total",
 	"multus_kubernetes_api_requests_total",
 	"multus_request_duration_seconds",
 	"multus_requests_in_flight",
@@ -36,6 +37,7 @@ func TestRegistry(t *testing.T) {
 	m.NetworkLatency.WithLabelValues("ADD", "ns/net").Observe(0.1)
 	m.DelegateFailures.WithLabelValues("macvlan").Inc()
 	m.APIRequests.WithLabelValues("GET", "200").Inc()
+	m.ObserveDynamic(1, 0, false)
 	m.ObserveRequest("/cni", "ADD", "success", time.Millisecond)
 
 	families, err := reg.Gather()
@@ -242,5 +244,24 @@ func TestCountingTransport(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, only(gather(t, reg), "multus_kubernetes_api_requests_total")); diff != "" {
 		t.Errorf("series (-want +got):\n%s", diff)
+	}
+}
+
+// TestObserveDynamic: each reconciliation adds its interfaces added and
+// removed, and counts a failure.
+func TestObserveDynamic(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := New(reg, func() float64 { return 0 })
+	m.ObserveDynamic(2, 1, false)
+	m.ObserveDynamic(0, 1, true)
+	got := gather(t, reg)
+	for key, want := range map[string]float64{
+		"multus_dynamic_network_changes_total{change=added}":   2,
+		"multus_dynamic_network_changes_total{change=removed}": 2,
+		"multus_dynamic_network_changes_total{change=failed}":  1,
+	} {
+		if got[key].Value != want {
+			t.Errorf("%s = %v, want %v", key, got[key].Value, want)
+		}
 	}
 }

@@ -174,6 +174,9 @@ func (d *dispatcher) reconcileSandbox(ctx context.Context, log *slog.Logger, sb 
 	defer d.locks.lock(sb.containerID)()
 	start := time.Now()
 	done, err := d.engine(conf, &request.Request{Path: sb.path}).Reconcile(ctx, conf, sb.containerID, pod)
+	if d.metrics != nil {
+		d.metrics.ObserveDynamic(len(done.Added), len(done.Removed), err != nil)
+	}
 	if len(done.Added)+len(done.Removed) > 0 {
 		log.Info("reconciled the pod's networks", "pod", pod.Ref().String(), "containerID", sb.containerID,
 			"added", done.Added, "removed", done.Removed, "took", time.Since(start))
