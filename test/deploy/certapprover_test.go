@@ -66,3 +66,34 @@ func TestChartCertApprover(t *testing.T) {
 		t.Errorf("thin mode with the approver: %s", msg)
 	}
 }
+
+// TestChartPerNodeCertificateVolume: with perNodeCertificate on, the daemon's
+// certDir is a folder of the host, mounted at the same path, so a restarted
+// daemon keeps its certificate; off (the default), there is no such volume.
+func TestChartPerNodeCertificateVolume(t *testing.T) {
+	testbed.Require(t)
+	const dir = "/var/lib/multus/certs"
+	ds := chartRender(t, "r", "kube-system", "--set", "daemonConfig.perNodeCertificate.enabled=true",
+		"--set", "daemonConfig.perNodeCertificate.certDir="+dir).get(t, "DaemonSet kube-system/kube-multus-ds")
+	spec := chartDig(t, ds, "spec", "template", "spec")
+	var path, mount string
+	for _, v := range chartDig(t, spec, "volumes").([]any) {
+		if v.(map[string]any)["name"] == "per-node-certificate" {
+			path, _ = chartDig(t, v, "hostPath", "path").(string)
+		}
+	}
+	for _, m := range chartDig(t, spec, "containers", 0, "volumeMounts").([]any) {
+		if m.(map[string]any)["name"] == "per-node-certificate" {
+			mount, _ = m.(map[string]any)["mountPath"].(string)
+		}
+	}
+	if path != dir || mount != dir {
+		t.Errorf("certificate volume: host path %q mounted at %q, want %s at %s", path, mount, dir, dir)
+	}
+	base := chartRender(t, "r", "kube-system").get(t, "DaemonSet kube-system/kube-multus-ds")
+	for _, v := range chartDig(t, base, "spec", "template", "spec", "volumes").([]any) {
+		if v.(map[string]any)["name"] == "per-node-certificate" {
+			t.Error("a certificate volume without perNodeCertificate")
+		}
+	}
+}
