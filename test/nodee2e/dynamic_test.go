@@ -44,6 +44,15 @@ func TestDynamicNetworks(t *testing.T) {
 	if addrs := c.podAddrs("hot"); addrs["net2"] != "192.168.60.30" {
 		t.Errorf("net2 has %q, want the static 192.168.60.30", addrs["net2"])
 	}
+	// The daemon's own account of each change: how long it took from its
+	// start (the pod's change seen) to the status written.
+	for _, line := range strings.Split(c.kubectl("-n", "kube-system", "logs", "ds/kube-multus-ds"), "\n") {
+		if strings.Contains(line, "reconciled the pod's networks") {
+			_, took, _ := strings.Cut(line, "took=")
+			_, added, _ := strings.Cut(line, "added=")
+			t.Logf("daemon: added=%s took=%s", strings.Fields(added+" ")[0], took)
+		}
+	}
 
 	c.deletePods(time.Minute, "hot")
 	c.eventually(3*time.Minute, "nothing left on the node", func() error {
