@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -127,18 +128,29 @@ func scaleIdle(b *testing.B, pid int, pprofURL string) map[string]float64 {
 		"rss_mib_idle": rss, "cpu_ms_idle": float64(cpu1-cpu0) / float64(time.Millisecond),
 		"rss_anon_mib_idle": mib(b, pid, "RssAnon"), "rss_file_mib_idle": mib(b, pid, "RssFile"),
 	}
-	benchLog("at rest: RSS %.1f MiB (settled: %v; anonymous %.1f, file %.1f), CPU %s over %s; %s", rss, settled,
-		out["rss_anon_mib_idle"], out["rss_file_mib_idle"], cpu1-cpu0, idleWindow, memStats(pprofURL))
+	// The heap after a collection: what the daemon holds, not what garbage
+	// its last collection left.
+	ms, err := readMemStats(pprofURL, true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	out["heap_inuse_mib_idle"], out["heap_alloc_mib_idle"] = ms["HeapInuse"]/(1<<20), ms["HeapAlloc"]/(1<<20)
+	benchLog("at rest: RSS %.1f MiB (settled: %v; anonymous %.1f, file %.1f), CPU %s over %s; after a forced GC, memstats %s", rss, settled,
+		out["rss_anon_mib_idle"], out["rss_file_mib_idle"], cpu1-cpu0, idleWindow, formatMemStats(ms))
 	return out
+}
+
+// idleMetrics are the figures scaleIdle measures, with their units.
+var idleMetrics = []struct{ metric, unit string }{
+	{"rss_mib_idle", "MiB"}, {"rss_anon_mib_idle", "MiB"}, {"rss_file_mib_idle", "MiB"},
+	{"heap_inuse_mib_idle", "MiB"}, {"heap_alloc_mib_idle", "MiB"}, {"cpu_ms_idle", "ms/10s"},
 }
 
 // reportScale writes the figures of every round, one line a metric, and
 // reports the headline ones.
 func reportScale(b *testing.B, idle map[string][]float64, bursts map[int][]daemonBurst) {
 	const caseIdle = "500 pods, 200 NADs"
-	for _, m := range []struct{ metric, unit string }{
-		{"rss_mib_idle", "MiB"}, {"rss_anon_mib_idle", "MiB"}, {"rss_file_mib_idle", "MiB"}, {"cpu_ms_idle", "ms/10s"},
-	} {
+	for _, m := range idleMetrics {
 		writeResult(b, Result{Bench: "daemon", Case: caseIdle, Variant: thick, Metric: m.metric, Unit: m.unit, Samples: idle[m.metric]})
 	}
 	last := func(v []float64) float64 { return v[len(v)-1] }
@@ -293,27 +305,49 @@ func loopbackPort(b *testing.B) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// memStats is the daemon's Go memory in a line, from the runtime.MemStats its
-// heap profile prints in text form: where its RSS goes.
+// memStats is the daemon's Go memory in a line: where its RSS goes.
 func memStats(heapURL string) string {
-	body, err := httpGet(heapURL + "?debug=1")
+	ms, err := readMemStats(heapURL, false)
 	if err != nil {
 		return "memstats: " + err.Error()
 	}
-	want := []string{"HeapAlloc", "HeapInuse", "HeapIdle", "HeapReleased", "Stack", "MSpan", "GCSys", "OtherSys", "Sys", "NumGC"}
-	got := map[string]string{}
+	return "memstats " + formatMemStats(ms)
+}
+
+// readMemStats reads the daemon's runtime.MemStats, which its heap profile
+// prints in text form; after a collection when gc is set.
+func readMemStats(heapURL string, gc bool) (map[string]float64, error) {
+	query := "?debug=1"
+	if gc {
+		query += "&gc=1"
+	}
+	body, err := httpGet(heapURL + query)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
 	for _, line := range strings.Split(string(body), "\n") {
 		if k, v, ok := strings.Cut(strings.TrimPrefix(line, "# "), " = "); ok {
-			got[k] = strings.Fields(v)[0]
+			if f, err := strconv.ParseFloat(strings.Fields(v)[0], 64); err == nil {
+				out[k] = f
+			}
 		}
 	}
+	if _, ok := out["HeapInuse"]; !ok {
+		return nil, fmt.Errorf("GET %s%s: no MemStats", heapURL, query)
+	}
+	return out, nil
+}
+
+// formatMemStats prints the figures of the MemStats that say where the RSS goes.
+func formatMemStats(ms map[string]float64) string {
 	var parts []string
-	for _, k := range want {
-		if v, ok := got[k]; ok {
-			parts = append(parts, k+"="+v)
+	for _, k := range []string{"HeapAlloc", "HeapInuse", "HeapIdle", "HeapReleased", "Stack", "MSpan", "GCSys", "OtherSys", "Sys", "NumGC"} {
+		if v, ok := ms[k]; ok {
+			parts = append(parts, fmt.Sprintf("%s=%.0f", k, v))
 		}
 	}
-	return "memstats " + strings.Join(parts, " ")
+	return strings.Join(parts, " ")
 }
 
 // saveProfile writes the daemon's heap profile to BENCH_PROFILE_DIR, when set.
