@@ -39,20 +39,23 @@ var scaleBursts = []int{50, 100, 200}
 
 // BenchmarkDaemonScale measures multus-daemon on a node of scalePods pods with
 // scaleNADs NADs in its caches, on a control plane of its own so that nothing
-// else is in them: its RSS and CPU at rest, once its caches synced and its RSS
-// settled; then, for bursts of 50, 100 and 200 pods added at once (a network
-// namespace each, the recorder as the cluster network and as the pod's one
-// extra network), its peak RSS during the ADDs (VmHWM, reset before), and its
-// RSS every 100 ms through the ADDs and the DELs that follow, each burst on a
-// daemon restarted for it. The daemon runs with the default in-flight bound
-// (maxInFlight); the runtime retries what it refuses, so a burst past the
-// bound should cost no more memory than the bound allows. Run:
+// else is in them: its RSS, heap (after a forced collection) and CPU at rest,
+// once its caches synced and its RSS settled; then, for bursts of 50, 100 and
+// 200 pods added at once (a network namespace each, the recorder as the
+// cluster network and as the pod's one extra network), its peak RSS during the
+// ADDs (VmHWM, reset before), and its RSS every 100 ms through the ADDs and the
+// DELs that follow, each burst on a daemon restarted for it. The daemon runs
+// with the default in-flight bound (maxInFlight); the runtime retries what it
+// refuses, so a burst past the bound should cost no more memory than the bound
+// allows. Run:
 //
 //	go test -run '^$' -bench DaemonScale -benchtime 1x -timeout 40m ./test/bench/
 //
-// With BENCH_PROFILE_DIR set, heap profiles of the daemon at rest and after
-// the largest burst are written there, for `go tool pprof -top`; the daemon
-// inherits the environment, so GODEBUG=memprofilerate=4096 makes them finer.
+// (which also runs BenchmarkDaemonScaleDRA, the same idle daemon with and
+// without Dynamic Resource Allocation's objects). With BENCH_PROFILE_DIR set,
+// heap profiles of the daemon at rest and after the largest burst are written
+// there, for `go tool pprof -top`; the daemon inherits the environment, so
+// GODEBUG=memprofilerate=4096 makes them finer.
 func BenchmarkDaemonScale(b *testing.B) {
 	bed := testbed.Require(b)
 	cp := testbed.StartControlPlane(b)
@@ -127,6 +130,7 @@ func scaleIdle(b *testing.B, pid int, pprofURL string) map[string]float64 {
 	out := map[string]float64{
 		"rss_mib_idle": rss, "cpu_ms_idle": float64(cpu1-cpu0) / float64(time.Millisecond),
 		"rss_anon_mib_idle": mib(b, pid, "RssAnon"), "rss_file_mib_idle": mib(b, pid, "RssFile"),
+		"rss_mib_peak_since_start": mib(b, pid, "VmHWM"), // the caches' first lists included
 	}
 	// The heap after a collection: what the daemon holds, not what garbage
 	// its last collection left.
@@ -135,14 +139,14 @@ func scaleIdle(b *testing.B, pid int, pprofURL string) map[string]float64 {
 		b.Fatal(err)
 	}
 	out["heap_inuse_mib_idle"], out["heap_alloc_mib_idle"] = ms["HeapInuse"]/(1<<20), ms["HeapAlloc"]/(1<<20)
-	benchLog("at rest: RSS %.1f MiB (settled: %v; anonymous %.1f, file %.1f), CPU %s over %s; after a forced GC, memstats %s", rss, settled,
-		out["rss_anon_mib_idle"], out["rss_file_mib_idle"], cpu1-cpu0, idleWindow, formatMemStats(ms))
+	benchLog("at rest: RSS %.1f MiB (settled: %v; anonymous %.1f, file %.1f; peak since start %.1f), CPU %s over %s; after a forced GC, memstats %s",
+		rss, settled, out["rss_anon_mib_idle"], out["rss_file_mib_idle"], out["rss_mib_peak_since_start"], cpu1-cpu0, idleWindow, formatMemStats(ms))
 	return out
 }
 
 // idleMetrics are the figures scaleIdle measures, with their units.
 var idleMetrics = []struct{ metric, unit string }{
-	{"rss_mib_idle", "MiB"}, {"rss_anon_mib_idle", "MiB"}, {"rss_file_mib_idle", "MiB"},
+	{"rss_mib_idle", "MiB"}, {"rss_anon_mib_idle", "MiB"}, {"rss_file_mib_idle", "MiB"}, {"rss_mib_peak_since_start", "MiB"},
 	{"heap_inuse_mib_idle", "MiB"}, {"heap_alloc_mib_idle", "MiB"}, {"cpu_ms_idle", "ms/10s"},
 }
 
@@ -328,7 +332,7 @@ func readMemStats(heapURL string, gc bool) (map[string]float64, error) {
 	out := map[string]float64{}
 	for _, line := range strings.Split(string(body), "\n") {
 		if k, v, ok := strings.Cut(strings.TrimPrefix(line, "# "), " = "); ok {
-			if f, err := strconv.ParseFloat(strings.Fields(v)[0], 64); err == nil {
+			if f, err := strconv.ParseFloat(strings.TrimSpace(strings.SplitN(v, " ", 2)[0]), 64); err == nil {
 				out[k] = f
 			}
 		}
