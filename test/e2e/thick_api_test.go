@@ -53,7 +53,7 @@ func TestThickRecreatedPod(t *testing.T) {
 	ann := map[string]string{"k8s.v1.cni.cncf.io/networks": "sec"}
 
 	old, sb, _ := e.pod("web-0", ann)
-	time.Sleep(2 * time.Second) // let the watch deliver the pod
+	e.daemon.AwaitCached(t, "pod", e.namespace, "web-0", string(old.UID))
 	start := time.Now()
 	e.add(conf, sb)
 	for _, r := range daemonRequests(t, e.cp, e.daemon, start) {
@@ -245,7 +245,9 @@ func TestThickAPIServerDown(t *testing.T) {
 	ann := map[string]string{"k8s.v1.cni.cncf.io/networks": "sec"}
 	_, attached, attachedNS := e.pod("pod-1", ann)
 	_, cached, cachedNS := e.pod("pod-2", ann)
-	time.Sleep(2 * time.Second) // let the watch deliver the pods
+	for _, sb := range []testbed.Sandbox{attached, cached} {
+		e.daemon.AwaitCached(t, "pod", e.namespace, sb.Pod.Name, sb.Pod.UID)
+	}
 	e.add(conf, attached)
 	pid := e.daemon.Process.PID()
 
@@ -297,7 +299,7 @@ func TestThickAPIServerDown(t *testing.T) {
 	}
 	t.Logf("informers watching again %s after the restart", time.Since(restarted).Round(time.Second))
 	_, after, afterNS := e.pod("pod-3", ann)
-	time.Sleep(2 * time.Second) // let the watch deliver the pod
+	e.daemon.AwaitCached(t, "pod", e.namespace, "pod-3", after.Pod.UID)
 	start = time.Now()
 	e.add(conf, after)
 	if got := links(t, afterNS); len(got["eth0"]) != 1 || e.delegateAdds(after, "net1") != 1 {

@@ -144,7 +144,7 @@ func driveDaemonAPI(t *testing.T, e *env) {
 	e.nad("sec", e.recorderConf(v, "sec", nil), nil)
 	conf := e.multusConf(v, nil)
 	_, sb, _ := e.pod("pod-1", map[string]string{"k8s.v1.cni.cncf.io/networks": "sec"})
-	time.Sleep(2 * time.Second) // let the watch deliver the pod
+	e.daemon.AwaitCached(t, "pod", e.namespace, "pod-1", sb.Pod.UID)
 	e.add(conf, sb)
 	e.del(conf, sb)
 	if err := e.rt.Status(e.ctx, conf); err != nil {
@@ -155,7 +155,7 @@ func driveDaemonAPI(t *testing.T, e *env) {
 	e.add(conf, gone) // the pod is gone: an empty result, nothing attached
 	e.del(conf, gone)
 	_, sb2, _ := e.pod("pod-2", map[string]string{"k8s.v1.cni.cncf.io/networks": "missing"})
-	time.Sleep(2 * time.Second)
+	e.daemon.AwaitCached(t, "pod", e.namespace, "pod-2", sb2.Pod.UID)
 	for range 2 {
 		if _, err := e.rt.Add(e.ctx, conf, sb2); err == nil {
 			t.Fatal("ADD of a pod naming a missing NAD succeeded")

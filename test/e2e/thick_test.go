@@ -227,7 +227,8 @@ func TestThickAPIUsage(t *testing.T) {
 	e := thickEnv(t, nil)
 	e.nad("sec", e.recorderConf(v, "sec", nil), nil)
 	_, sb, _ := e.pod("pod-1", map[string]string{"k8s.v1.cni.cncf.io/networks": "sec"})
-	time.Sleep(3 * time.Second) // let the watch deliver the pod and the NAD
+	e.daemon.AwaitCached(t, "NetworkAttachmentDefinition", e.namespace, "sec", "")
+	e.daemon.AwaitCached(t, "pod", e.namespace, "pod-1", sb.Pod.UID)
 	before, err := e.cp.AuditEvents(e.daemon.User)
 	if err != nil {
 		t.Fatal(err)

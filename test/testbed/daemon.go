@@ -99,7 +99,8 @@ func LaunchDaemon(tb testing.TB, cp *ControlPlane, dir string, opts DaemonOption
 		// daemon in a container names the host's path as daemonSocketDir.
 		"cniVersion": "1.1.0", "socketDir": d.SocketDir, "daemonSocketDir": d.SocketDir, "kubeconfig": kubeconfig,
 		"multusConfigFile": "auto", "multusAutoconfigDir": filepath.Join(dir, "autoconf"), "cniConfigDir": filepath.Join(dir, "net.d"),
-		"logLevel": "verbose", "logToStderr": true,
+		// debug: the caches log what they receive, which AwaitCached waits for.
+		"logLevel": "debug", "logToStderr": true,
 	}
 	for k, v := range opts.Config {
 		conf[k] = v
@@ -181,6 +182,41 @@ func (d *Daemon) Start() error {
 		}
 		return nil
 	})
+}
+
+// AwaitCached waits until the daemon's cache holds an object, and fails tb,
+// with the daemon's log, when it never does: the daemon logs each arrival at
+// debug level once its store has it (apicache's LogArrivals), which is how a
+// test knows an ADD will be served from the cache rather than by a read.
+// kind is "pod" or "NetworkAttachmentDefinition"; uid, when not empty, must
+// match too (a pod recreated under its name is another pod).
+func (d *Daemon) AwaitCached(tb testing.TB, kind, namespace, name, uid string) {
+	tb.Helper()
+	want := []string{`msg="cache added"`, "kind=" + kind + " ", "object=" + namespace + "/" + name + " "}
+	if uid != "" {
+		want = append(want, "uid="+uid)
+	}
+	err := d.Process.waitFor(StartTimeout, func() error {
+		data, _ := os.ReadFile(d.Process.Log)
+		for _, line := range strings.Split(string(data), "\n") {
+			if containsAll(line, want) {
+				return nil
+			}
+		}
+		return fmt.Errorf("the daemon's cache has no %s %s/%s", kind, namespace, name)
+	})
+	if err != nil {
+		tb.Fatalf("%v\n%s", err, d.Process.Tail(40))
+	}
+}
+
+func containsAll(s string, subs []string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
 }
 
 // Restart stops the daemon (gracefully) and starts it again.

@@ -45,6 +45,7 @@ type Cache struct {
 	stopEvent func()
 	// podInformer delivers the node's pods to WatchNetworks.
 	podInformer cache.SharedIndexInformer
+	nadInformer cache.SharedIndexInformer
 }
 
 // New builds the informers: pods with spec.nodeName = nodeName (every pod when
@@ -84,7 +85,7 @@ func New(cfg *rest.Config, nodeName, component string) (*Cache, error) {
 	if err := nadInformer.Informer().SetTransform(trimNAD); err != nil {
 		return nil, err
 	}
-	c := &Cache{client: client, nadClient: nc, pods: podInformer.Lister(), nads: nadInformer.Lister(), podInformer: podInformer.Informer()}
+	c := &Cache{client: client, nadClient: nc, pods: podInformer.Lister(), nads: nadInformer.Lister(), podInformer: podInformer.Informer(), nadInformer: nadInformer.Informer()}
 	podSynced, nadSynced := podInformer.Informer().HasSynced, nadInformer.Informer().HasSynced
 	c.start = func(ctx context.Context, timeout time.Duration) error {
 		podFactory.Start(ctx.Done())

@@ -2,9 +2,11 @@ package apicache
 
 import (
 	"context"
+	"log/slog"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 
@@ -43,6 +45,32 @@ func (c *Cache) WatchNetworks(changed func(podnet.PodRef)) error {
 		},
 	})
 	return err
+}
+
+// LogArrivals logs, at debug level, each pod and NAD the caches receive and
+// each they drop, once they hold it (handlers run after the store changed): a
+// line to tell when the daemon can serve an object without reading it, for
+// an operator tracing a lagging cache and for tests that wait for it. Call it
+// before Start.
+func (c *Cache) LogArrivals(log *slog.Logger) error {
+	for kind, inf := range map[string]cache.SharedIndexInformer{"pod": c.podInformer, "NetworkAttachmentDefinition": c.nadInformer} {
+		say := func(event string, obj any) {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			if m, err := meta.Accessor(obj); err == nil {
+				log.Debug("cache "+event, "kind", kind, "object", m.GetNamespace()+"/"+m.GetName(), "uid", string(m.GetUID()))
+			}
+		}
+		_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(obj any) { say("added", obj) },
+			DeleteFunc: func(obj any) { say("dropped", obj) },
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // CachedPod returns the pod as the cache holds it; nil when it holds none.

@@ -96,6 +96,11 @@ func Run(ctx context.Context, conf *config.DaemonConf, opts Options) error {
 		}
 		background = append(background, d.dynamic.run)
 	}
+	if log.Enabled(ctx, slog.LevelDebug) {
+		if err := cache.LogArrivals(log); err != nil {
+			return fmt.Errorf("kubernetes client: %w", err)
+		}
+	}
 	if err := cache.Start(ctx, conf.CacheSyncTimeout.Duration); err != nil {
 		return err
 	}
