@@ -50,7 +50,7 @@ func TestDynamicNetworks(t *testing.T) {
 		if strings.Contains(line, "reconciled the pod's networks") {
 			_, took, _ := strings.Cut(line, "took=")
 			_, added, _ := strings.Cut(line, "added=")
-			t.Logf("daemon: added=%s took=%s", strings.Fields(added+" ")[0], took)
+			t.Logf("daemon: added=%s took=%s", strings.Fields(added + " ")[0], took)
 		}
 	}
 
