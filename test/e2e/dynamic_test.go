@@ -150,6 +150,13 @@ func TestDynamicNetworks(t *testing.T) {
 	}
 	e.awaitView("pod-1", netns, []string{"lo", "eth0", "net1", "net2"}, []string{"eth0=cluster-net", "net1=blue", "net2=red"})
 
+	// Changes in quick succession, none waited for: the pod ends as the last
+	// one says, whatever the daemon saw of those between.
+	for _, networks := range []string{"red", "", "blue", `[{"name":"red","interface":"r0"},{"name":"blue"}]`} {
+		e.setNetworks("pod-1", networks)
+	}
+	e.awaitView("pod-1", netns, []string{"lo", "eth0", "net2", "r0"}, []string{"eth0=cluster-net", "net2=blue", "r0=red"})
+
 	e.del(conf, sb)
 	if got := links(t, netns); len(got) != 1 {
 		t.Errorf("links left after DEL: %v", got)
