@@ -71,8 +71,12 @@ func (e *Engine) Reconcile(ctx context.Context, conf *config.PluginConf, contain
 		log.Info("the sandbox's network namespace is gone; leaving it to DEL", "netns", rec.NetNS)
 		return done, nil
 	}
-	// Nothing changed for the cached pod: no request to the API server.
+	// Nothing changed for the cached pod: no request to the API server, but
+	// for a network-status that a failed write left behind the interfaces.
 	if _, change, err := e.desired(ctx, log, rec, pod); err != nil || change.Empty() {
+		if err == nil && statusStale(rec, pod) {
+			err = e.repairStatus(ctx, log, rec, pod)
+		}
 		return done, err
 	}
 	// The pod may come from a cache that has not seen the latest network-status
@@ -121,7 +125,11 @@ func (e *Engine) Reconcile(ctx context.Context, conf *config.PluginConf, contain
 		}
 	}
 	if len(done.Added)+len(done.Removed) > 0 {
-		e.updateStatus(ctx, log, pod, removed, planned, results)
+		if err := e.updateStatus(ctx, log, pod, removed, planned, results); err != nil {
+			// Tried again with the rest: the next reconciliation finds the
+			// interfaces in place and the status behind them (repairStatus).
+			errs = append(errs, err)
+		}
 	}
 	return done, errors.Join(errs...)
 }
@@ -248,11 +256,11 @@ func (e *Engine) plug(ctx context.Context, log *slog.Logger, rec *podnet.Record,
 
 // updateStatus rewrites the pod's network-status after a reconciliation: the
 // entries of removed interfaces go, entries of added ones come, the others stay
-// as they were. A failed write is reported on the pod, not fatal: the
-// interfaces are there, and the next change writes the whole list again.
-func (e *Engine) updateStatus(ctx context.Context, log *slog.Logger, pod *podnet.Pod, removed []podnet.Attachment, planned []attach.Planned, results map[string]types.Result) {
+// as they were. A failed write is reported on the pod and returned: the
+// interfaces are there, and trying again repairs the status (repairStatus).
+func (e *Engine) updateStatus(ctx context.Context, log *slog.Logger, pod *podnet.Pod, removed []podnet.Attachment, planned []attach.Planned, results map[string]types.Result) error {
 	if e.Kube == nil {
-		return
+		return nil
 	}
 	entries, err := netstatus.Decode(pod.Annotations[netstatus.Annotation])
 	if err != nil {
@@ -278,6 +286,12 @@ func (e *Engine) updateStatus(ctx context.Context, log *slog.Logger, pod *podnet
 		}
 		entries = append(entries, entry)
 	}
+	return e.writeStatus(ctx, log, pod, entries)
+}
+
+// writeStatus patches the pod's network-status; a failure is reported on the
+// pod and returned.
+func (e *Engine) writeStatus(ctx context.Context, log *slog.Logger, pod *podnet.Pod, entries []netstatus.Entry) error {
 	value, err := netstatus.Encode(entries)
 	if err == nil {
 		err = e.Kube.PatchNetworkStatus(ctx, pod.Ref(), value)
@@ -285,5 +299,70 @@ func (e *Engine) updateStatus(ctx context.Context, log *slog.Logger, pod *podnet
 	if err != nil {
 		log.Error("writing network-status failed", "error", err)
 		e.event(ctx, log, pod, EventWarning, ReasonStatusFailed, "writing "+netstatus.Annotation+": "+err.Error())
+		return fmt.Errorf("pod %s: writing %s: %w", pod.Ref(), netstatus.Annotation, err)
 	}
+	return nil
+}
+
+// statusStale reports whether the pod's network-status disagrees with the
+// sandbox's record about the interfaces made for the annotation: one the
+// record has is missing, or one it no longer has is listed. A pod without a
+// network-status yet (its ADD's write not seen by the cache) is not stale:
+// the status is ADD's to write.
+func statusStale(rec *podnet.Record, pod *podnet.Pod) bool {
+	entries, err := netstatus.Decode(pod.Annotations[netstatus.Annotation])
+	if err != nil || len(entries) == 0 {
+		return false
+	}
+	listed := map[string]bool{}
+	for _, en := range entries {
+		listed[en.Interface] = true
+	}
+	recorded := map[string]bool{}
+	for _, a := range rec.Attachments {
+		recorded[a.IfName] = true
+		if a.Requested != nil && !listed[a.IfName] {
+			return true
+		}
+	}
+	for _, en := range entries {
+		if en.Interface != "" && !recorded[en.Interface] {
+			return true
+		}
+	}
+	return false
+}
+
+// repairStatus rewrites a network-status a failed write left behind the
+// sandbox (a daemon that stopped between an interface and its status, an API
+// server that refused the write): from the pod as it is now, entries of
+// interfaces the record no longer has go, and entries of interfaces made for
+// the annotation come from their results in the delegates' cache.
+func (e *Engine) repairStatus(ctx context.Context, log *slog.Logger, rec *podnet.Record, pod *podnet.Pod) error {
+	pod, err := e.livePod(ctx, pod)
+	if err != nil || pod == nil || !sameSandboxPod(rec, pod) || !statusStale(rec, pod) {
+		return err
+	}
+	entries, _ := netstatus.Decode(pod.Annotations[netstatus.Annotation])
+	recorded := map[string]bool{}
+	for _, a := range rec.Attachments {
+		recorded[a.IfName] = true
+	}
+	entries = slices.DeleteFunc(entries, func(en netstatus.Entry) bool { return en.Interface != "" && !recorded[en.Interface] })
+	sb := podnet.Sandbox{ContainerID: rec.ContainerID, NetNS: rec.NetNS}
+	for _, a := range rec.Attachments {
+		if a.Requested == nil || slices.ContainsFunc(entries, func(en netstatus.Entry) bool { return en.Interface == a.IfName }) {
+			continue
+		}
+		entry := netstatus.Entry{Name: a.Network, Interface: a.IfName}
+		if res, err := e.Delegates.Result(sb, a); err != nil {
+			log.Warn("the cached result of an attachment cannot be read; its network-status entry names it alone", "interface", a.IfName, "error", err)
+		} else if entry, err = netstatus.FromResult(res, a.Network, a.IfName, false); err != nil {
+			entry = netstatus.Entry{Name: a.Network, Interface: a.IfName}
+		}
+		entry.DeviceInfo, _ = e.Files.ReadDeviceInfo(a.DeviceInfoFile)
+		entries = append(entries, entry)
+	}
+	log.Info("repairing the pod's network-status", "entries", len(entries))
+	return e.writeStatus(ctx, log, pod, entries)
 }

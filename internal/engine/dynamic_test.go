@@ -229,3 +229,49 @@ func TestReconcileKeepsDefaultNetworks(t *testing.T) {
 		t.Errorf("record (-want +got):\n%s", diff)
 	}
 }
+
+// TestReconcileRepairsStatus: a network-status write that fails leaves the
+// interfaces in place and the error returned, for the caller to try again;
+// trying again with nothing left to change writes the status the record
+// says, from the results in the delegates' cache: an added interface's
+// entry comes, a removed one's goes.
+func TestReconcileRepairsStatus(t *testing.T) {
+	f := newDynamicFixture(t, "net-a")
+	failWrite := func(networks string) {
+		t.Helper()
+		f.kube.patchErr = errors.New("the API server is away")
+		if _, _, _, err := f.change(networks); err == nil {
+			t.Fatalf("%s: Reconcile succeeded although the status write failed", networks)
+		}
+		f.kube.patches = f.kube.patches[:len(f.kube.patches)-1] // never written
+		f.kube.patchErr = nil
+	}
+	failWrite("net-a,net-b")
+	if diff := cmp.Diff([]string{"eth0", "net1", "net2"}, f.recorded()); diff != "" {
+		t.Errorf("record (-want +got):\n%s", diff)
+	}
+	done, ops, _, err := f.change("net-a,net-b")
+	if err != nil || len(ops) != 0 || len(done.Added)+len(done.Removed) != 0 {
+		t.Fatalf("retry: %+v, calls %v, %v; want no change and no error", done, ops, err)
+	}
+	if diff := cmp.Diff([]string{"eth0 cbr0", "net1 ns1/net-a", "net2 ns1/net-b"}, f.status()); diff != "" {
+		t.Errorf("repaired network-status (-want +got):\n%s", diff)
+	}
+	entries, _ := netstatus.Decode(f.kube.patches[len(f.kube.patches)-1].Value)
+	if len(entries) != 3 || len(entries[2].IPs) != 1 {
+		t.Errorf("the repaired entry of net2 has no address from its cached result: %+v", entries)
+	}
+
+	failWrite("net-a")
+	patches := len(f.kube.patches)
+	if _, _, _, err := f.change("net-a"); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"eth0 cbr0", "net1 ns1/net-a"}, f.status()); diff != "" {
+		t.Errorf("repaired network-status (-want +got):\n%s", diff)
+	}
+	// In step now: nothing more is written.
+	if _, _, _, err := f.change("net-a"); err != nil || len(f.kube.patches) != patches+1 {
+		t.Errorf("a status in step was written again (%d patches, want %d): %v", len(f.kube.patches), patches+1, err)
+	}
+}

@@ -54,6 +54,8 @@ type Delegates interface {
 	GC(ctx context.Context, network string, config []byte, valid []types.GCAttachment) error
 	// Cached lists the attachments in the delegates' result cache.
 	Cached() ([]podnet.CachedAttachment, error)
+	// Result returns the result an attachment's ADD left in that cache.
+	Result(sb podnet.Sandbox, a podnet.Attachment) (types.Result, error)
 	// RewriteDefaultRoutes edits the attachment's cached result so that it lists
 	// no default route of the families given (4, 6) and one via each gateway:
 	// CHECK and DEL then see the routes the pod really has.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -319,6 +320,19 @@ func (d *fakeDelegates) Cached() ([]podnet.CachedAttachment, error) {
 }
 
 // RewriteDefaultRoutes records the edit and fails as told by rewriteErr.
+// Result answers with the result of the attachment's last ADD.
+func (d *fakeDelegates) Result(sb podnet.Sandbox, a podnet.Attachment) (types.Result, error) {
+	for i := len(d.added) - 1; i >= 0; i-- {
+		if d.added[i].IfName == a.IfName && d.added[i].Network == a.Network {
+			if r, ok := d.results[a.Network]; ok {
+				return r, nil
+			}
+			return defaultResult(i+1, a.IfName, sb.NetNS), nil
+		}
+	}
+	return nil, errors.New("no result cached")
+}
+
 func (d *fakeDelegates) RewriteDefaultRoutes(_ podnet.Sandbox, a podnet.Attachment, families []int, gateways []net.IP) error {
 	d.rewrites = append(d.rewrites, fmt.Sprintf("%s %v %v", a.IfName, families, gateways))
 	return d.rewriteErr

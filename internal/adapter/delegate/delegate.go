@@ -108,6 +108,23 @@ func (r *Runner) Check(ctx context.Context, sb podnet.Sandbox, a podnet.Attachme
 	return nil
 }
 
+// Result returns the result the attachment's ADD left in libcni's cache, the
+// one its CHECK and DEL are given.
+func (r *Runner) Result(sb podnet.Sandbox, a podnet.Attachment) (types.Result, error) {
+	list, rt, err := r.prepare("read the cached result", sb, a)
+	if err != nil {
+		return nil, err
+	}
+	res, err := r.cni().GetNetworkListCachedResult(list, rt)
+	if err == nil && res == nil {
+		err = errors.New("no result cached")
+	}
+	if err != nil {
+		return nil, &Error{Op: "read the cached result", Network: a.Network, Plugins: pluginTypes(list), Err: err}
+	}
+	return res, nil
+}
+
 // Cached lists the attachments in the result cache.
 func (r *Runner) Cached() ([]podnet.CachedAttachment, error) {
 	atts, err := r.cni().GetCachedAttachments("")

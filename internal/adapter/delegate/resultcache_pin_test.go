@@ -213,9 +213,9 @@ func TestRewriteDefaultRoutesThroughLibcni(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := r.cni().GetNetworkListCachedResult(list, rt)
+			res, err := r.Result(cacheSandbox, a)
 			if err != nil || res == nil {
-				t.Fatalf("GetNetworkListCachedResult after the edit: %v, %v", res, err)
+				t.Fatalf("Result (libcni's GetNetworkListCachedResult) after the edit: %v, %v", res, err)
 			}
 			if diff := cmp.Diff(want, routeSet(t, res)); diff != "" {
 				t.Errorf("routes libcni reads back (-want +got):\n%s", diff)
@@ -238,6 +238,9 @@ func TestRewriteDefaultRoutesThroughLibcni(t *testing.T) {
 			}
 			if err := r.Del(ctx, cacheSandbox, a); err != nil {
 				t.Fatalf("DEL: %v", err)
+			}
+			if res, err := r.Result(cacheSandbox, a); err == nil {
+				t.Errorf("Result after DEL: %v, want an error: DEL removes the cached result", res)
 			}
 			checks, dels := fake.of("CHECK"), fake.of("DEL")
 			if !modern {
