@@ -60,7 +60,7 @@ func (e *Engine) Reconcile(ctx context.Context, conf *config.PluginConf, contain
 	case err != nil:
 		return done, fmt.Errorf("sandbox %s of pod %s: %w", containerID, pod.Ref(), err)
 	}
-	if !sameSandboxPod(rec, pod) || pod.Deleting {
+	if !rec.Pod.Is(pod) || pod.Deleting {
 		// Another pod's sandbox, or one about to be deleted, whose DEL
 		// tears everything down anyway.
 		return done, nil
@@ -82,7 +82,7 @@ func (e *Engine) Reconcile(ctx context.Context, conf *config.PluginConf, contain
 	// The pod may come from a cache that has not seen the latest network-status
 	// (this sandbox's ADD wrote it a moment ago) or annotation: what is written
 	// next replaces the list, so it starts from the pod as it is now.
-	if pod, err = e.livePod(ctx, pod); err != nil || pod == nil || !sameSandboxPod(rec, pod) {
+	if pod, err = e.livePod(ctx, pod); err != nil || pod == nil || !rec.Pod.Is(pod) {
 		return done, err
 	}
 	elems, change, err := e.desired(ctx, log, rec, pod)
@@ -168,15 +168,6 @@ func (e *Engine) livePod(ctx context.Context, pod *podnet.Pod) (*podnet.Pod, err
 		return nil, fmt.Errorf("pod %s: %w", pod.Ref(), err)
 	}
 	return fresh, nil
-}
-
-// sameSandboxPod reports whether the record is a sandbox of pod: the same name,
-// and the same UID unless the pod is static (its API object is a mirror).
-func sameSandboxPod(rec *podnet.Record, pod *podnet.Pod) bool {
-	if rec.Pod.Namespace != pod.Namespace || rec.Pod.Name != pod.Name {
-		return false
-	}
-	return rec.Pod.UID == "" || rec.Pod.UID == pod.UID || pod.Static()
 }
 
 // runtimeArgs are the CNI_ARGS the runtime gave the sandbox's ADD: the
@@ -340,7 +331,7 @@ func statusStale(rec *podnet.Record, pod *podnet.Pod) bool {
 // the annotation come from their results in the delegates' cache.
 func (e *Engine) repairStatus(ctx context.Context, log *slog.Logger, rec *podnet.Record, pod *podnet.Pod) error {
 	pod, err := e.livePod(ctx, pod)
-	if err != nil || pod == nil || !sameSandboxPod(rec, pod) || !statusStale(rec, pod) {
+	if err != nil || pod == nil || !rec.Pod.Is(pod) || !statusStale(rec, pod) {
 		return err
 	}
 	entries, _ := netstatus.Decode(pod.Annotations[netstatus.Annotation])

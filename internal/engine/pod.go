@@ -30,7 +30,7 @@ func (e *Engine) lookupPod(ctx context.Context, req *request.Request) (*podnet.P
 	if err != nil {
 		return nil, fmt.Errorf("pod %s: %w", req.Pod, err)
 	}
-	if req.Pod.UID != "" && pod.UID != req.Pod.UID && !pod.Static() {
+	if !req.Pod.Is(pod) {
 		return nil, &PodUIDMismatchError{Pod: req.Pod, APIUID: pod.UID, Sandbox: req.Pod.UID}
 	}
 	return pod, nil

@@ -29,6 +29,17 @@ type PodRef struct {
 // String returns "namespace/name".
 func (r PodRef) String() string { return r.Namespace + "/" + r.Name }
 
+// Is reports whether pod is the pod r names: the same namespace and name, and
+// the same UID when r has one, unless the pod is static, whose API object is a
+// mirror with a UID of its own. A sandbox's K8S_POD_UID and a record's pod are
+// such references: a pod deleted and recreated under its name is another pod.
+func (r PodRef) Is(pod *Pod) bool {
+	if r.Namespace != pod.Namespace || r.Name != pod.Name {
+		return false
+	}
+	return r.UID == "" || r.UID == pod.UID || pod.Static()
+}
+
 // Pod is what the engine knows of a pod.
 type Pod struct {
 	Namespace   string

@@ -74,3 +74,28 @@ func TestAPIError(t *testing.T) {
 		})
 	}
 }
+
+// TestPodRefIs: a reference names a pod by namespace and name, and by UID
+// when it has one, except a static pod, whose API object is a mirror.
+func TestPodRefIs(t *testing.T) {
+	pod := &Pod{Namespace: "ns", Name: "p", UID: "u1"}
+	static := &Pod{Namespace: "ns", Name: "p", UID: "mirror", Annotations: map[string]string{ConfigSourceAnnotation: "file"}}
+	tests := []struct {
+		ref  PodRef
+		pod  *Pod
+		want bool
+	}{
+		{PodRef{Namespace: "ns", Name: "p", UID: "u1"}, pod, true},
+		{PodRef{Namespace: "ns", Name: "p"}, pod, true},
+		{PodRef{Namespace: "ns", Name: "p", UID: "u0"}, pod, false},
+		{PodRef{Namespace: "ns", Name: "q", UID: "u1"}, pod, false},
+		{PodRef{Namespace: "other", Name: "p"}, pod, false},
+		{PodRef{Namespace: "ns", Name: "p", UID: "u1"}, static, true},
+		{PodRef{Namespace: "other", Name: "p", UID: "u1"}, static, false},
+	}
+	for _, tt := range tests {
+		if got := tt.ref.Is(tt.pod); got != tt.want {
+			t.Errorf("%+v.Is(%+v) = %v, want %v", tt.ref, tt.pod, got, tt.want)
+		}
+	}
+}

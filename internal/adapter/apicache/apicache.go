@@ -169,7 +169,7 @@ func (c *Cache) Pod(ctx context.Context, ref podnet.PodRef) (*podnet.Pod, error)
 
 // stale reports whether the cached pod is another pod than the one ref wants.
 func stale(cached *corev1.Pod, ref podnet.PodRef) bool {
-	return ref.UID != "" && string(cached.UID) != ref.UID && !toPod(cached).Static()
+	return !ref.Is(toPod(cached))
 }
 
 func toPod(pod *corev1.Pod) *podnet.Pod {

@@ -247,13 +247,9 @@ func (x *sandboxIndex) of(pod *podnet.Pod) []indexed {
 	defer x.mu.Unlock()
 	var out []indexed
 	for _, sb := range x.sandboxes {
-		if sb.pod.Namespace != pod.Namespace || sb.pod.Name != pod.Name {
-			continue
+		if sb.pod.Is(pod) {
+			out = append(out, sb)
 		}
-		if sb.pod.UID != "" && sb.pod.UID != pod.UID && !pod.Static() {
-			continue
-		}
-		out = append(out, sb)
 	}
 	return out
 }
