@@ -155,16 +155,13 @@ func trimNAD(obj any) (any, error) {
 // is a mirror whose UID never matches the sandbox's, so its cached copy is kept.
 func (c *Cache) Pod(ctx context.Context, ref podnet.PodRef) (*podnet.Pod, error) {
 	pod, err := c.pods.Pods(ref.Namespace).Get(ref.Name)
-	if apierrors.IsNotFound(err) || (err == nil && stale(pod, ref)) {
-		pod, err = c.client.CoreV1().Pods(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
-	}
-	if apierrors.IsNotFound(err) {
-		return nil, &podnet.NotFoundError{Kind: "pod", Namespace: ref.Namespace, Name: ref.Name}
-	}
-	if err != nil {
+	switch {
+	case err == nil && !stale(pod, ref):
+		return toPod(pod), nil
+	case err != nil && !apierrors.IsNotFound(err):
 		return nil, apiError("reading pod", err)
 	}
-	return toPod(pod), nil
+	return c.LivePod(ctx, ref)
 }
 
 // stale reports whether the cached pod is another pod than the one ref wants.
