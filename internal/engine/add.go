@@ -189,19 +189,7 @@ func (e *Engine) reportStatus(ctx context.Context, log *slog.Logger, pod *podnet
 		if p.Auxiliary {
 			continue
 		}
-		entry, err := netstatus.FromResult(results[i], p.Network, p.IfName, p.Default)
-		if err != nil {
-			log.Error("building network-status entry", "network", p.Network, "error", err)
-			entry = netstatus.Entry{Name: p.Network, Interface: p.IfName, Default: p.Default}
-		}
-		// D-6.1.1: the device information the chain left in the attachment's file.
-		// One that cannot be read (not JSON, over the bound) is left out with a
-		// warning: the interface works, and the rest of the status still goes.
-		if entry.DeviceInfo, err = e.Files.ReadDeviceInfo(p.DeviceInfoFile); err != nil {
-			log.Error("reading device-info", "network", p.Network, "error", err)
-			e.event(ctx, log, pod, EventWarning, ReasonStatusFailed, fmt.Sprintf("network %s: device-info left out of %s: %v", p.Network, netstatus.Annotation, err))
-		}
-		entries = append(entries, routes.adjust(i, entry))
+		entries = append(entries, routes.adjust(i, e.statusEntry(ctx, log, pod, p.Attachment, results[i])))
 	}
 	value, err := netstatus.Encode(entries)
 	if err == nil {
@@ -219,6 +207,24 @@ func (e *Engine) reportStatus(ctx context.Context, log *slog.Logger, pod *podnet
 		e.event(ctx, log, pod, EventWarning, ReasonStatusFailed, "writing "+netstatus.Annotation+": "+err.Error())
 	}
 	return nil
+}
+
+// statusEntry is an attachment's network-status entry: from its result (nil
+// gives the entry naming it alone), with the device information its chain
+// left in the attachment's file (D-6.1.1). What cannot be read (a result of an
+// unknown version, device-info that is not JSON or over the bound) is left out
+// and reported: the interface works, and the rest of the status still goes.
+func (e *Engine) statusEntry(ctx context.Context, log *slog.Logger, pod *podnet.Pod, a podnet.Attachment, res types.Result) netstatus.Entry {
+	entry, err := netstatus.FromResult(res, a.Network, a.IfName, a.Default)
+	if err != nil {
+		log.Error("building network-status entry", "network", a.Network, "error", err)
+		entry = netstatus.Entry{Name: a.Network, Interface: a.IfName, Default: a.Default}
+	}
+	if entry.DeviceInfo, err = e.Files.ReadDeviceInfo(a.DeviceInfoFile); err != nil {
+		log.Error("reading device-info", "network", a.Network, "error", err)
+		e.event(ctx, log, pod, EventWarning, ReasonStatusFailed, fmt.Sprintf("network %s: device-info left out of %s: %v", a.Network, netstatus.Annotation, err))
+	}
+	return entry
 }
 
 // ResultVersionError says the cluster network's result cannot be given in the

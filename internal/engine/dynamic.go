@@ -267,15 +267,7 @@ func (e *Engine) updateStatus(ctx context.Context, log *slog.Logger, pod *podnet
 			continue
 		}
 		entries = slices.DeleteFunc(entries, func(en netstatus.Entry) bool { return en.Interface == p.IfName })
-		entry, err := netstatus.FromResult(res, p.Network, p.IfName, false)
-		if err != nil {
-			log.Error("building network-status entry", "network", p.Network, "error", err)
-			entry = netstatus.Entry{Name: p.Network, Interface: p.IfName}
-		}
-		if entry.DeviceInfo, err = e.Files.ReadDeviceInfo(p.DeviceInfoFile); err != nil {
-			log.Error("reading device-info", "network", p.Network, "error", err)
-		}
-		entries = append(entries, entry)
+		entries = append(entries, e.statusEntry(ctx, log, pod, p.Attachment, res))
 	}
 	return e.writeStatus(ctx, log, pod, entries)
 }
@@ -345,14 +337,11 @@ func (e *Engine) repairStatus(ctx context.Context, log *slog.Logger, rec *podnet
 		if a.Requested == nil || slices.ContainsFunc(entries, func(en netstatus.Entry) bool { return en.Interface == a.IfName }) {
 			continue
 		}
-		entry := netstatus.Entry{Name: a.Network, Interface: a.IfName}
-		if res, err := e.Delegates.Result(sb, a); err != nil {
+		res, err := e.Delegates.Result(sb, a)
+		if err != nil {
 			log.Warn("the cached result of an attachment cannot be read; its network-status entry names it alone", "interface", a.IfName, "error", err)
-		} else if entry, err = netstatus.FromResult(res, a.Network, a.IfName, false); err != nil {
-			entry = netstatus.Entry{Name: a.Network, Interface: a.IfName}
 		}
-		entry.DeviceInfo, _ = e.Files.ReadDeviceInfo(a.DeviceInfoFile)
-		entries = append(entries, entry)
+		entries = append(entries, e.statusEntry(ctx, log, pod, a, res))
 	}
 	log.Info("repairing the pod's network-status", "entries", len(entries))
 	return e.writeStatus(ctx, log, pod, entries)
