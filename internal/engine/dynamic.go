@@ -197,7 +197,7 @@ func (e *Engine) unplug(ctx context.Context, log *slog.Logger, rec *podnet.Recor
 			errs = append(errs, err)
 			continue
 		}
-		rec.Attachments = slices.DeleteFunc(rec.Attachments, func(b podnet.Attachment) bool { return b.IfName == a.IfName })
+		rec.Drop(a.IfName)
 		if err := e.Records.Save(rec); err != nil {
 			errs = append(errs, fmt.Errorf("sandbox %s: recording the removal of %s: %w", rec.ContainerID, a.IfName, err))
 		}
@@ -235,7 +235,7 @@ func (e *Engine) plug(ctx context.Context, log *slog.Logger, rec *podnet.Record,
 		// Kept in the record: the sandbox's DEL tries again.
 		aerr.Rollback = errors.Join(failed...)
 	} else {
-		rec.Attachments = slices.DeleteFunc(rec.Attachments, func(b podnet.Attachment) bool { return b.IfName == p.IfName })
+		rec.Drop(p.IfName)
 		if serr := e.Records.Save(rec); serr != nil {
 			log.Error("dropping a rolled back attachment from the record", "interface", p.IfName, "error", serr)
 		}

@@ -114,7 +114,7 @@ func (e *Engine) forget(containerID, ifName string) error {
 	if err != nil {
 		return err
 	}
-	rec.Attachments = slices.DeleteFunc(rec.Attachments, func(a podnet.Attachment) bool { return a.IfName == ifName })
+	rec.Drop(ifName)
 	if len(rec.Attachments) == 0 {
 		return e.Records.Remove(containerID)
 	}

@@ -2,6 +2,7 @@ package podnet
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 )
 
@@ -60,6 +61,11 @@ type Record struct {
 	Attachments []Attachment `json:"attachments"`
 	// Checksum is the SHA-256 of the record encoded with an empty Checksum.
 	Checksum string `json:"checksum"`
+}
+
+// Drop removes the attachment of interface ifName from the record.
+func (r *Record) Drop(ifName string) {
+	r.Attachments = slices.DeleteFunc(r.Attachments, func(a Attachment) bool { return a.IfName == ifName })
 }
 
 // CachedAttachment is an entry of the delegates' result cache (libcni's), which GC

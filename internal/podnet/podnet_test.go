@@ -99,3 +99,14 @@ func TestPodRefIs(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordDrop: Drop removes the attachment of one interface and keeps the
+// others in order.
+func TestRecordDrop(t *testing.T) {
+	r := &Record{Attachments: []Attachment{{IfName: "eth0"}, {IfName: "net1"}, {IfName: "net2"}}}
+	r.Drop("net1")
+	r.Drop("absent")
+	if len(r.Attachments) != 2 || r.Attachments[0].IfName != "eth0" || r.Attachments[1].IfName != "net2" {
+		t.Errorf("after Drop: %+v, want eth0, net2", r.Attachments)
+	}
+}
