@@ -14,6 +14,18 @@ import (
 	podresources "k8s.io/kubelet/pkg/apis/podresources/v1"
 )
 
+// delegateDevice is what a delegate was given of its device: deviceID and
+// pciBusID in its configuration, and the deviceID and device-info file
+// capability arguments.
+type delegateDevice struct {
+	DeviceID      string `json:"deviceID"`
+	PCIBusID      string `json:"pciBusID"`
+	RuntimeConfig struct {
+		DeviceID string `json:"deviceID"`
+		File     string `json:"CNIDeviceInfoFile"`
+	} `json:"runtimeConfig"`
+}
+
 // kubelet serves kubelet's PodResources API on a unix socket, the real gRPC
 // protocol, answering for one pod. Without get it answers Get with Unimplemented,
 // as kubelets without that method do.
@@ -105,14 +117,7 @@ func TestDeviceInfo(t *testing.T) {
 				}
 				var files []string
 				for i, want := range []string{"0000:03:00.2", "0000:03:00.3"} {
-					var got struct {
-						DeviceID      string `json:"deviceID"`
-						PCIBusID      string `json:"pciBusID"`
-						RuntimeConfig struct {
-							DeviceID string `json:"deviceID"`
-							File     string `json:"CNIDeviceInfoFile"`
-						} `json:"runtimeConfig"`
-					}
+					var got delegateDevice
 					if err := adds[i].Conf(&got); err != nil {
 						t.Fatal(err)
 					}

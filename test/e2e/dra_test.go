@@ -205,14 +205,7 @@ func TestDRADevices(t *testing.T) {
 		adds := e.recordsFor("ADD")
 		var files []string
 		for i, want := range []string{"0000:05:00.0", "0000:03:00.2", "0000:05:00.1"} {
-			var got struct {
-				DeviceID      string `json:"deviceID"`
-				PCIBusID      string `json:"pciBusID"`
-				RuntimeConfig struct {
-					DeviceID string `json:"deviceID"`
-					File     string `json:"CNIDeviceInfoFile"`
-				} `json:"runtimeConfig"`
-			}
+			var got delegateDevice
 			if i >= len(adds) {
 				t.Fatalf("%d secondary ADDs, want 3", len(adds))
 			}

@@ -50,10 +50,18 @@ func fullNAD(ns, name, config string) nadv1.NetworkAttachmentDefinition {
 // startCache builds the cache against the fake, starts it and waits for the sync.
 func startCache(t *testing.T, f *fakeAPI, node string) *Cache {
 	t.Helper()
+	return startCacheWith(t, f, node, func(*Cache) {})
+}
+
+// startCacheWith is startCache that calls before on the cache before it
+// starts, where handlers are added.
+func startCacheWith(t *testing.T, f *fakeAPI, node string, before func(*Cache)) *Cache {
+	t.Helper()
 	c, err := New(f.config(), node, "multus")
 	if err != nil {
 		t.Fatal(err)
 	}
+	before(c)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(c.Stop)
 	t.Cleanup(cancel)

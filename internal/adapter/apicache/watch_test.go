@@ -2,7 +2,6 @@ package apicache
 
 import (
 	"bytes"
-	"context"
 	"log/slog"
 	"strings"
 	"sync"
@@ -40,24 +39,16 @@ func TestWatchAndLogArrivals(t *testing.T) {
 	f := newFakeAPI(t)
 	f.pods = []corev1.Pod{fullPod("team-a", "web", "1", "node1")}
 	f.nads = []nadv1.NetworkAttachmentDefinition{fullNAD("team-a", "net1", `{"cniVersion":"1.0.0","type":"macvlan"}`)}
-	c, err := New(f.config(), "node1", "multus")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var logs lockedBuffer
-	if err := c.LogArrivals(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))); err != nil {
-		t.Fatal(err)
-	}
 	seen := make(chan podnet.PodRef, 4)
-	if err := c.WatchNetworks(func(r podnet.PodRef) { seen <- r }); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(c.Stop)
-	t.Cleanup(cancel)
-	if err := c.Start(ctx, time.Minute); err != nil {
-		t.Fatal(err)
-	}
+	c := startCacheWith(t, f, "node1", func(c *Cache) {
+		if err := c.LogArrivals(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.WatchNetworks(func(r podnet.PodRef) { seen <- r }); err != nil {
+			t.Fatal(err)
+		}
+	})
 	select {
 	case r := <-seen:
 		if r != (podnet.PodRef{Namespace: "team-a", Name: "web", UID: "uid-1"}) {
